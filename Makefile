@@ -1,0 +1,49 @@
+# The commands a person types. Everything installs itself into .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SERVERS_STAMP := $(VENV)/.servers-installed
+PYTEST_ARGS ?=
+
+.PHONY: help install run test test-unit test-e2e lint bench cluster cluster-down clean
+
+help:
+	@echo "make run      install into .venv and start Quiver standalone (gRPC 19530, HTTP 9091)"
+	@echo "make test     install what the tests need (incl. etcd, SeaweedFS, pulsar-lite) and run them all"
+	@echo "make bench    compare Quiver with milvus-lite 2.5.1 on the same workload"
+	@echo "make lint     ruff and mypy"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,cluster]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/quiver run standalone $(ARGS)
+
+$(SERVERS_STAMP): $(STAMP) scripts/install-servers.sh
+	bash scripts/install-servers.sh $(VENV)
+	touch $(SERVERS_STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check common services quiver tests bench
+	$(VENV)/bin/mypy common services quiver
+
+test: $(STAMP) $(SERVERS_STAMP) lint
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+test-e2e: $(STAMP)
+	$(PY) -m pytest -q tests/e2e $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m bench.run $(ARGS)
+
+clean:
+	rm -rf $(VENV) .bench .pytest_cache .mypy_cache .ruff_cache quiver-data

@@ -1,0 +1,134 @@
+"""Quiver's configuration: one typed model, read from flags, environment and a YAML file.
+
+Precedence, highest first: command-line flags (passed as init values), environment variables
+(``QUIVER_`` prefix, ``__`` between nested names: ``QUIVER_STORAGE__BACKEND=s3``), the YAML
+file (``--config`` or ``QUIVER_CONFIG``), then the defaults below, which make standalone run
+with nothing else installed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+
+class EtcdConfig(BaseModel):
+    endpoints: list[str] = ["127.0.0.1:2379"]
+    root_path: str = "by-dev"
+    user: str | None = None
+    password: str | None = None
+    ca_cert: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+
+class KVConfig(BaseModel):
+    backend: Literal["local", "memory", "etcd"] = "local"
+    etcd: EtcdConfig = EtcdConfig()
+
+
+class PulsarConfig(BaseModel):
+    service_url: str = "pulsar://127.0.0.1:6650"
+    tenant: str = "public"
+    namespace: str = "default"
+
+
+class StreamConfig(BaseModel):
+    backend: Literal["local", "memory", "pulsar"] = "local"
+    topic_prefix: str = "by-dev"
+    pchannel_count: int = 16
+    fsync: bool = False
+    pulsar: PulsarConfig = PulsarConfig()
+
+
+class S3Config(BaseModel):
+    endpoint: str = "127.0.0.1:9000"
+    bucket: str = "quiver"
+    access_key: str = "minioadmin"
+    secret_key: str = "minioadmin"
+    secure: bool = False
+    region: str = "us-east-1"
+
+
+class StorageConfig(BaseModel):
+    backend: Literal["local", "memory", "s3"] = "local"
+    root_path: str = "files"
+    s3: S3Config = S3Config()
+
+
+class DataConfig(BaseModel):
+    """Segment policies (datacoord) and write buffering (datanode)."""
+
+    segment_max_rows: int = 1_000_000
+    segment_max_mb: int = 512
+    segment_max_idle_seconds: float = 600.0
+    segment_max_lifetime_seconds: float = 24 * 3600.0
+    sync_period_seconds: float = 10.0
+
+
+class QueryConfig(BaseModel):
+    memory_budget_mb: int = 8192
+    search_threads: int = 4
+
+
+class QuiverConfig(BaseSettings):
+    """Everything a role needs to start. Field names map 1:1 to YAML keys."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QUIVER_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    data_dir: str = "./quiver-data"
+    host: str = "127.0.0.1"
+    grpc_port: int = 19530
+    http_port: int = 9091
+    internal_port: int = 0  # cluster roles: the port of Quiver's internal gRPC API (0: free)
+    node_id: int = 0  # 0: allocate from coord
+    timetick_interval_ms: int = 100
+    session_ttl_seconds: float = 10.0
+    shards_num: int = 1
+    log_level: str = "INFO"
+    kv: KVConfig = KVConfig()
+    stream: StreamConfig = StreamConfig()
+    storage: StorageConfig = StorageConfig()
+    data: DataConfig = DataConfig()
+    query: QueryConfig = QueryConfig()
+    config_file: str | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = os.environ.get("QUIVER_CONFIG") or _YAML_FILE.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if yaml_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+
+_YAML_FILE: dict[str, str] = {}
+
+
+def load_config(config_file: str | None = None, **flags: Any) -> QuiverConfig:
+    """Build the configuration: ``flags`` (None values ignored) > env > YAML > defaults."""
+    if config_file:
+        if not os.path.exists(config_file):
+            raise FileNotFoundError(f"config file {config_file} does not exist")
+        _YAML_FILE["path"] = config_file
+    else:
+        _YAML_FILE.pop("path", None)
+    given = {k: v for k, v in flags.items() if v is not None}
+    return QuiverConfig(**given)

@@ -1,0 +1,113 @@
+"""Merging partial results: top-k search hits and query rows from many segments or nodes.
+
+Querynodes merge the results of their segments and the proxy merges the results of the
+querynodes with the same code. Hits are dense (nq, k) arrays padded with the worst score;
+their output columns are flat (nq * k rows) and aligned with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Hits:
+    scores: np.ndarray  # (nq, k) float32, padded with +inf (ascending) / -inf (descending)
+    pks: np.ndarray  # (nq, k) int64 or object
+    filled: np.ndarray  # (nq, k) bool
+    fields: dict[str, np.ndarray] = field(default_factory=dict)  # flat (nq*k, ...) columns
+
+    @property
+    def nq(self) -> int:
+        return int(self.scores.shape[0])
+
+    @property
+    def k(self) -> int:
+        return int(self.scores.shape[1])
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"scores": self.scores, "pks": self.pks, "filled": self.filled, "fields": self.fields}
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> Hits:
+        return cls(d["scores"], d["pks"], d["filled"], dict(d.get("fields") or {}))
+
+
+def empty_hits(nq: int, k: int, pk_dtype: np.dtype, ascending: bool) -> Hits:
+    worst = np.inf if ascending else -np.inf
+    return Hits(
+        np.full((nq, k), worst, dtype=np.float32),
+        np.zeros((nq, k), dtype=pk_dtype) if pk_dtype.kind != "O" else np.full((nq, k), "", dtype=object),
+        np.zeros((nq, k), dtype=bool),
+    )
+
+
+def _concat_fields(parts: list[dict[str, np.ndarray]], names: list[str]) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        cols = [p[name] for p in parts if name in p]
+        if len(cols) == len(parts) and cols:
+            out[name] = np.concatenate(cols)
+    return out
+
+
+def merge_hits(parts: list[Hits], k: int, ascending: bool, offset: int = 0) -> Hits:
+    """The best ``k`` distinct-pk hits per query across ``parts``, skipping the first ``offset``."""
+    parts = [p for p in parts if p.k > 0]
+    if not parts:
+        raise ValueError("merge_hits needs at least one non-empty part")
+    nq = parts[0].nq
+    scores = np.concatenate([p.scores for p in parts], axis=1)
+    pks = np.concatenate([p.pks for p in parts], axis=1)
+    filled = np.concatenate([p.filled for p in parts], axis=1)
+    # flat index of each candidate into the concatenated field columns
+    flat_cols = []
+    base = 0
+    for p in parts:
+        idx = base + np.arange(p.nq * p.k).reshape(p.nq, p.k)
+        flat_cols.append(idx)
+        base += p.nq * p.k
+    flat = np.concatenate(flat_cols, axis=1)
+    key = np.where(filled, scores if ascending else -scores, np.inf)
+    order = np.argsort(key, axis=1, kind="stable")
+    total = offset + k
+    out = empty_hits(nq, k, pks.dtype, ascending)
+    take_flat = np.zeros((nq, k), dtype=np.int64)
+    single = len(parts) == 1
+    for q in range(nq):
+        row = order[q]
+        row_filled = filled[q, row]
+        cand = row[row_filled]
+        if not single:  # drop a pk seen at a better score (the same row from two sources)
+            _, first = np.unique(pks[q, cand], return_index=True)
+            cand = cand[np.sort(first)]
+        cand = cand[offset:total]
+        n = len(cand)
+        out.scores[q, :n] = scores[q, cand]
+        out.pks[q, :n] = pks[q, cand]
+        out.filled[q, :n] = True
+        take_flat[q, :n] = flat[q, cand]
+    names = sorted(set().union(*(p.fields.keys() for p in parts)))
+    if names:
+        all_fields = _concat_fields([p.fields for p in parts], names)
+        flat_take = take_flat.reshape(-1)
+        out.fields = {name: col[flat_take] for name, col in all_fields.items()}
+    return out
+
+
+def merge_rows(
+    parts: list[dict[str, np.ndarray]], pk_name: str, limit: int | None, offset: int = 0
+) -> dict[str, np.ndarray]:
+    """Query rows from many sources: distinct by pk, ordered by pk, then offset/limit."""
+    parts = [p for p in parts if p and len(p[pk_name])]
+    if not parts:
+        return {}
+    names = [n for n in parts[0] if all(n in p for p in parts)]
+    cols = {n: np.concatenate([p[n] for p in parts]) for n in names}
+    pks = cols[pk_name]
+    _, first = np.unique(pks, return_index=True)  # sorted by pk, first occurrence kept
+    sel = first[offset : None if limit is None else offset + limit]
+    return {n: c[sel] for n, c in cols.items()}

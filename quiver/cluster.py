@@ -1,0 +1,128 @@
+"""Cluster mode: one role per process, on etcd, Pulsar and S3 (or whatever the config names).
+
+Each role serves Quiver's internal RPC on its own gRPC port, registers a session in the KV
+store, and finds the active coordinator through the KV store, following it across failover.
+The coordinator campaigns for leadership first; a second one waits as a hot standby.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from common.backends import open_kv, open_storage, open_stream
+from common.config import QuiverConfig
+from common.rpc import ResolvingClient, Router
+from common.rpc.transport import add_internal_services, new_grpc_server
+from common.session import Session, SessionInfo, active_coord_endpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RoleProcess:
+    role: str
+    closers: list[Any] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for closer in reversed(self.closers):
+            try:
+                closer()
+            except Exception:
+                log.exception("stopping %s failed", self.role)
+
+
+class _InternalServer:
+    """The role's gRPC server for internal RPC; handlers can be added after it started."""
+
+    def __init__(self, cfg: QuiverConfig) -> None:
+        self.server: grpc.Server = new_grpc_server()
+        self.port = self.server.add_insecure_port(f"{cfg.host}:{cfg.internal_port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind the internal port {cfg.host}:{cfg.internal_port}")
+        self.host = cfg.host
+        self._services: dict[str, tuple[object, ...]] = {}
+
+    def serve(self, name: str, *handlers: object) -> str:
+        add_internal_services(self.server, {name: handlers})
+        return f"grpc://{self.host}:{self.port}/{name}"
+
+    def start(self) -> None:
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop(2).wait()
+
+
+def start_role(role: str, cfg: QuiverConfig) -> RoleProcess:
+    kv = open_kv(cfg)
+    router = Router()
+    meta_root = f"{cfg.kv.etcd.root_path}/meta"
+    proc = RoleProcess(role, [kv.close, router.close])
+    internal = _InternalServer(cfg)
+    proc.closers.append(internal.stop)
+
+    if role == "coord":
+        from services.coord.server import Coordinator, CoordSession
+
+        stream = open_stream(cfg)
+        proc.closers.append(stream.close)
+        coord = Coordinator(cfg, kv, stream, router)
+        endpoint = f"grpc://{cfg.host}:{internal.port}/coord"
+        election = CoordSession(kv, meta_root, endpoint, cfg.session_ttl_seconds)
+        proc.closers.extend([election.stop, coord.stop])
+
+        def activate() -> None:
+            coord.activate()
+            internal.serve("coord", *coord.handlers())
+            internal.start()
+            log.info("coordinator active at %s", endpoint)
+
+        threading.Thread(target=election.campaign, args=(activate,), name="coord-campaign", daemon=True).start()
+        return proc
+
+    coord_client = ResolvingClient(router, lambda: active_coord_endpoint(kv, meta_root), failover_seconds=60.0)
+    node_id = int(coord_client.call("alloc_ids", count=1))
+    name = f"{role}-{node_id}"
+    if role == "proxy":
+        from services.proxy.server import Proxy
+
+        stream = open_stream(cfg)
+        proxy = Proxy(cfg, node_id, router, coord_client, stream)
+        proxy.start()
+        internal.start()
+        session = Session(
+            kv, meta_root, SessionInfo("proxy", node_id, "", f"{cfg.host}:{proxy.grpc_port}"), cfg.session_ttl_seconds
+        )
+        proc.closers.extend([stream.close, proxy.stop, session.stop])
+        return proc
+    storage = open_storage(cfg)
+    proc.closers.append(storage.close)
+    handler: Any
+    if role == "datanode":
+        from services.datanode.server import DataNode
+
+        stream = open_stream(cfg)
+        proc.closers.append(stream.close)
+        handler = DataNode(cfg, stream, storage, coord_client)
+    elif role == "querynode":
+        from services.querynode.server import QueryNode
+
+        stream = open_stream(cfg)
+        proc.closers.append(stream.close)
+        handler = QueryNode(stream, storage, cfg.query.memory_budget_mb)
+    elif role == "indexnode":
+        from services.indexnode.server import IndexNode
+
+        handler = IndexNode(storage)
+    else:
+        raise ValueError(f"unknown role {role}")
+    endpoint = internal.serve(name, handler)
+    internal.start()
+    session = Session(kv, meta_root, SessionInfo(role, node_id, endpoint), cfg.session_ttl_seconds)
+    proc.closers.extend([handler.stop, session.stop])
+    return proc

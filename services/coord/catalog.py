@@ -1,0 +1,186 @@
+"""The coordinator's metadata catalog: in-memory maps backed write-through by the KV store.
+
+Every change is written to the KV store before it is visible in memory, so a restarted or
+newly elected coordinator rebuilds exactly the same state with :meth:`Catalog.load`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TypeVar
+
+from common.kv.base import KV
+from services.coord.keys import Keys
+from services.coord.meta import (
+    CollectionInfo,
+    DatabaseInfo,
+    IndexInfo,
+    LoadInfo,
+    PartitionInfo,
+    Record,
+    SegmentIndexInfo,
+    SegmentInfo,
+)
+
+R = TypeVar("R", bound=Record)
+
+
+def _load(kv: KV, prefix: str, cls: type[R]) -> list[R]:
+    return [cls.model_validate_json(item.value) for item in kv.scan(prefix)]
+
+
+class Catalog:
+    def __init__(self, kv: KV, meta_root: str) -> None:
+        self.kv = kv
+        self.keys = Keys(meta_root)
+        self.lock = threading.RLock()
+        self.databases: dict[int, DatabaseInfo] = {}
+        self.collections: dict[int, CollectionInfo] = {}
+        self.partitions: dict[int, dict[int, PartitionInfo]] = {}  # coll -> part id -> info
+        self.aliases: dict[tuple[int, str], int] = {}  # (db id, alias) -> collection id
+        self.segments: dict[int, SegmentInfo] = {}
+        self.checkpoints: dict[str, str] = {}  # vchannel -> b64 message id
+        self.indexes: dict[int, IndexInfo] = {}
+        self.segment_indexes: dict[int, SegmentIndexInfo] = {}  # build id -> info
+        self.load_infos: dict[int, LoadInfo] = {}
+
+    def load(self) -> None:
+        with self.lock:
+            k = self.keys
+            self.databases = {d.id: d for d in _load(self.kv, k.databases(), DatabaseInfo)}
+            self.collections = {c.id: c for c in _load(self.kv, k.collections(), CollectionInfo)}
+            self.partitions = {}
+            for p in _load(self.kv, k.partitions(), PartitionInfo):
+                self.partitions.setdefault(p.collection_id, {})[p.id] = p
+            self.aliases = {}
+            for item in self.kv.scan(k.aliases()):
+                db_id, alias = item.key[len(k.aliases()) :].split("/", 1)
+                self.aliases[(int(db_id), alias)] = int(item.value)
+            self.segments = {s.id: s for s in _load(self.kv, k.segments(), SegmentInfo)}
+            self.checkpoints = {
+                item.key[len(k.channel_checkpoints()) :]: item.value.decode()
+                for item in self.kv.scan(k.channel_checkpoints())
+            }
+            self.indexes = {i.id: i for i in _load(self.kv, k.indexes(), IndexInfo)}
+            self.segment_indexes = {s.build_id: s for s in _load(self.kv, k.segment_indexes(), SegmentIndexInfo)}
+            self.load_infos = {x.collection_id: x for x in _load(self.kv, k.load_infos(), LoadInfo)}
+
+    # --- writes -------------------------------------------------------------------------
+    def save_database(self, db: DatabaseInfo) -> None:
+        with self.lock:
+            self.kv.put(self.keys.database(db.id), db.to_bytes())
+            self.databases[db.id] = db
+
+    def drop_database(self, db_id: int) -> None:
+        with self.lock:
+            self.kv.delete(self.keys.database(db_id))
+            self.databases.pop(db_id, None)
+
+    def save_collection(self, coll: CollectionInfo, partitions: list[PartitionInfo] = ()) -> None:  # type: ignore[assignment]
+        with self.lock:
+            puts = {self.keys.collection(coll.db_id, coll.id): coll.to_bytes()}
+            for p in partitions:
+                puts[self.keys.partition(coll.id, p.id)] = p.to_bytes()
+            self.kv.multi_save(puts)
+            self.collections[coll.id] = coll
+            for p in partitions:
+                self.partitions.setdefault(coll.id, {})[p.id] = p
+
+    def drop_collection(self, coll: CollectionInfo) -> None:
+        """Remove a collection and everything hanging off it, atomically."""
+        with self.lock:
+            deletes = [self.keys.collection(coll.db_id, coll.id), self.keys.load_info(coll.id)]
+            deletes += [self.keys.partition(coll.id, p) for p in self.partitions.get(coll.id, {})]
+            deletes += [self.keys.channel_checkpoint(v) for v in coll.vchannels]
+            deletes += [
+                self.keys.segment(s.collection_id, s.partition_id, s.id)
+                for s in self.segments.values()
+                if s.collection_id == coll.id
+            ]
+            deletes += [self.keys.index(coll.id, i.id) for i in self.indexes.values() if i.collection_id == coll.id]
+            deletes += [
+                self.keys.segment_index(s.collection_id, s.partition_id, s.segment_id, s.build_id)
+                for s in self.segment_indexes.values()
+                if s.collection_id == coll.id
+            ]
+            deletes += [self.keys.alias(db, a) for (db, a), cid in self.aliases.items() if cid == coll.id]
+            self.kv.multi_save({}, deletes)
+            self.collections.pop(coll.id, None)
+            self.partitions.pop(coll.id, None)
+            self.load_infos.pop(coll.id, None)
+            for v in coll.vchannels:
+                self.checkpoints.pop(v, None)
+            self.segments = {k: s for k, s in self.segments.items() if s.collection_id != coll.id}
+            self.indexes = {k: i for k, i in self.indexes.items() if i.collection_id != coll.id}
+            self.segment_indexes = {k: s for k, s in self.segment_indexes.items() if s.collection_id != coll.id}
+            self.aliases = {k: v for k, v in self.aliases.items() if v != coll.id}
+
+    def save_partition(self, p: PartitionInfo) -> None:
+        with self.lock:
+            self.kv.put(self.keys.partition(p.collection_id, p.id), p.to_bytes())
+            self.partitions.setdefault(p.collection_id, {})[p.id] = p
+
+    def drop_partition(self, p: PartitionInfo) -> None:
+        with self.lock:
+            deletes = [self.keys.partition(p.collection_id, p.id)]
+            segs = [s for s in self.segments.values() if s.partition_id == p.id]
+            deletes += [self.keys.segment(s.collection_id, s.partition_id, s.id) for s in segs]
+            self.kv.multi_save({}, deletes)
+            self.partitions.get(p.collection_id, {}).pop(p.id, None)
+            for s in segs:
+                self.segments.pop(s.id, None)
+
+    def save_alias(self, db_id: int, alias: str, coll_id: int) -> None:
+        with self.lock:
+            self.kv.put(self.keys.alias(db_id, alias), str(coll_id).encode())
+            self.aliases[(db_id, alias)] = coll_id
+
+    def drop_alias(self, db_id: int, alias: str) -> None:
+        with self.lock:
+            self.kv.delete(self.keys.alias(db_id, alias))
+            self.aliases.pop((db_id, alias), None)
+
+    def save_segments(self, segs: list[SegmentInfo], checkpoint: tuple[str, str] | None = None) -> None:
+        """Save segments (and optionally a channel checkpoint) in one atomic write."""
+        with self.lock:
+            puts = {self.keys.segment(s.collection_id, s.partition_id, s.id): s.to_bytes() for s in segs}
+            if checkpoint is not None:
+                puts[self.keys.channel_checkpoint(checkpoint[0])] = checkpoint[1].encode()
+            self.kv.multi_save(puts)
+            for s in segs:
+                self.segments[s.id] = s
+            if checkpoint is not None:
+                self.checkpoints[checkpoint[0]] = checkpoint[1]
+
+    def save_index(self, idx: IndexInfo) -> None:
+        with self.lock:
+            self.kv.put(self.keys.index(idx.collection_id, idx.id), idx.to_bytes())
+            self.indexes[idx.id] = idx
+
+    def drop_index(self, idx: IndexInfo) -> None:
+        with self.lock:
+            builds = [s for s in self.segment_indexes.values() if s.index_id == idx.id]
+            deletes = [self.keys.index(idx.collection_id, idx.id)]
+            deletes += [
+                self.keys.segment_index(s.collection_id, s.partition_id, s.segment_id, s.build_id) for s in builds
+            ]
+            self.kv.multi_save({}, deletes)
+            self.indexes.pop(idx.id, None)
+            for s in builds:
+                self.segment_indexes.pop(s.build_id, None)
+
+    def save_segment_index(self, si: SegmentIndexInfo) -> None:
+        with self.lock:
+            key = self.keys.segment_index(si.collection_id, si.partition_id, si.segment_id, si.build_id)
+            self.kv.put(key, si.to_bytes())
+            self.segment_indexes[si.build_id] = si
+
+    def save_load_info(self, info: LoadInfo) -> None:
+        with self.lock:
+            self.kv.put(self.keys.load_info(info.collection_id), info.to_bytes())
+            self.load_infos[info.collection_id] = info
+
+    def drop_load_info(self, coll_id: int) -> None:
+        with self.lock:
+            self.kv.delete(self.keys.load_info(coll_id))
+            self.load_infos.pop(coll_id, None)

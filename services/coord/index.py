@@ -1,0 +1,274 @@
+"""Index coordination: index definitions per field and build tasks per flushed segment.
+
+A build task is created for every flushed segment that lacks the collection's index, handed
+to an indexnode, and polled until it finishes; a task on a node that vanished or failed is
+retried elsewhere. Segments too small to be worth an index are marked finished with no
+files: they are searched exactly, as Milvus does below its minimum segment size.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from common.errors import Code, MilvusError, invalid
+from common.index import validate_index_params
+from common.rpc import rpc
+from services.coord.context import CoordContext
+from services.coord.meta import FLUSHED, IndexInfo, SegmentIndexInfo
+
+log = logging.getLogger(__name__)
+
+MIN_ROWS_FOR_INDEX = 1024
+MAX_ATTEMPTS = 3
+
+
+class IndexCoord:
+    def __init__(self, ctx: CoordContext) -> None:
+        self.ctx = ctx
+        self.cat = ctx.catalog
+        self._poll_at = 0.0
+
+    def indexes_of(self, collection_id: int) -> list[IndexInfo]:
+        return sorted((i for i in self.cat.indexes.values() if i.collection_id == collection_id), key=lambda i: i.id)
+
+    @rpc
+    def create_index(self, collection_id: int, field_name: str, index_name: str, params: dict[str, str]) -> int:
+        with self.cat.lock:
+            coll = self.cat.collections.get(collection_id)
+            if coll is None:
+                raise MilvusError(Code.COLLECTION_NOT_FOUND, f"collection not found[collection={collection_id}]")
+            field = coll.parsed_schema.get(field_name)
+            if field is None:
+                raise MilvusError(Code.FIELD_NOT_FOUND, f"cannot create index on non-exist field: {field_name}")
+            if not field.is_vector:
+                index_type = params.get("index_type", "")
+                raise MilvusError(
+                    Code.INDEX_NOT_SUPPORTED,
+                    f"scalar index {index_type or '(default)'} on field {field_name} is not supported yet",
+                )
+            user = {k: str(v) for k, v in params.items()}
+            index_type = user.get("index_type", "AUTOINDEX") or "AUTOINDEX"
+            metric = user.get("metric_type", "COSINE" if index_type == "AUTOINDEX" else "")
+            if not metric:
+                raise invalid("metric type not set for vector index")
+            build_params = {k: v for k, v in user.items() if k not in ("index_type", "metric_type")}
+            normalised = validate_index_params(index_type, metric, build_params, field.dtype, field.dim)
+            name = index_name or field_name
+            for existing in self.indexes_of(collection_id):
+                if existing.field_id == field.field_id:
+                    if (
+                        existing.name == name
+                        and existing.index_type == index_type
+                        and existing.metric_type == metric
+                        and existing.params == normalised
+                    ):
+                        return existing.id
+                    raise invalid("at most one distinct index is allowed per field")
+                if existing.name == name:
+                    raise MilvusError(
+                        Code.INDEX_DUPLICATE, f"index already exists with the name {name} on another field"
+                    )
+            idx = IndexInfo(
+                id=self.ctx.ids.alloc(),
+                collection_id=collection_id,
+                field_id=field.field_id,
+                name=name,
+                index_type=index_type,
+                metric_type=metric,
+                params=normalised,
+                user_params=user | {"index_type": index_type, "metric_type": metric},
+                created_ts=self.ctx.tso.alloc(),
+            )
+            self.cat.save_index(idx)
+            return idx.id
+
+    def find_index(self, collection_id: int, index_name: str = "", field_name: str = "") -> list[IndexInfo]:
+        coll = self.cat.collections.get(collection_id)
+        out = []
+        for i in self.indexes_of(collection_id):
+            fname = coll.parsed_schema.field_by_id(i.field_id).name if coll else ""
+            if (not index_name or i.name == index_name) and (not field_name or fname == field_name):
+                out.append(i)
+        if not out:
+            raise MilvusError(
+                Code.INDEX_NOT_FOUND, f"index not found[collection={coll.name if coll else collection_id}]"
+            )
+        return out
+
+    @rpc
+    def describe_index(self, collection_id: int, index_name: str = "", field_name: str = "") -> list[dict[str, Any]]:
+        with self.cat.lock:
+            coll = self.cat.collections[collection_id]
+            segs = [s for s in self.cat.segments.values() if s.collection_id == collection_id and s.state == FLUSHED]
+            out = []
+            for idx in self.find_index(collection_id, index_name, field_name):
+                builds = {si.segment_id: si for si in self.cat.segment_indexes.values() if si.index_id == idx.id}
+                total = sum(s.num_rows for s in segs)
+                growing = sum(
+                    s.num_rows
+                    for s in self.cat.segments.values()
+                    if s.collection_id == collection_id and s.state not in (FLUSHED, "Dropped")
+                )
+                done = [b for b in builds.values() if b.state == "Finished"]
+                failed = [b for b in builds.values() if b.state == "Failed"]
+                indexed = sum(b.num_rows for b in done)
+                state = "Finished"
+                if failed:
+                    state = "Failed"
+                elif len(done) < len(segs):
+                    state = "InProgress"
+                out.append(
+                    {
+                        "index_id": idx.id,
+                        "index_name": idx.name,
+                        "field_name": coll.parsed_schema.field_by_id(idx.field_id).name,
+                        "field_id": idx.field_id,
+                        "params": idx.user_params,
+                        "total_rows": total + growing,
+                        "indexed_rows": indexed,
+                        "pending_index_rows": total - indexed,
+                        "state": state,
+                        "fail_reason": failed[0].fail_reason if failed else "",
+                    }
+                )
+            return out
+
+    @rpc
+    def drop_index(self, collection_id: int, index_name: str = "", field_name: str = "") -> None:
+        with self.cat.lock:
+            if collection_id in self.cat.load_infos:
+                raise invalid("index cannot be dropped, collection is loaded, please release it first")
+            try:
+                found = self.find_index(collection_id, index_name, field_name)
+            except MilvusError:
+                return
+            for idx in found:
+                self.cat.drop_index(idx)
+
+    # --- scheduling ---------------------------------------------------------------------
+    def schedule(self) -> None:
+        """Create build tasks for flushed segments without one; hand pending ones to nodes."""
+        with self.cat.lock:
+            have = {(si.segment_id, si.index_id) for si in self.cat.segment_indexes.values()}
+            new_tasks = []
+            for s in list(self.cat.segments.values()):
+                if s.state != FLUSHED:
+                    continue
+                for idx in self.indexes_of(s.collection_id):
+                    if (s.id, idx.id) in have:
+                        continue
+                    si = SegmentIndexInfo(
+                        build_id=self.ctx.ids.alloc(),
+                        index_id=idx.id,
+                        segment_id=s.id,
+                        collection_id=s.collection_id,
+                        partition_id=s.partition_id,
+                        num_rows=s.num_rows,
+                    )
+                    if s.num_rows < MIN_ROWS_FOR_INDEX:
+                        si.state = "Finished"  # searched exactly; no index files
+                    new_tasks.append(si)
+            for si in new_tasks:
+                self.cat.save_segment_index(si)
+        self._assign()
+        if time.monotonic() >= self._poll_at:
+            self._poll_at = time.monotonic() + 0.2
+            self._poll()
+
+    def _task_payload(self, si: SegmentIndexInfo) -> dict[str, Any]:
+        idx = self.cat.indexes[si.index_id]
+        seg = self.cat.segments[si.segment_id]
+        field = self.cat.collections[si.collection_id].parsed_schema.field_by_id(idx.field_id)
+        return {
+            "build_id": si.build_id,
+            "collection_id": si.collection_id,
+            "partition_id": si.partition_id,
+            "segment_id": si.segment_id,
+            "field_id": field.field_id,
+            "dtype": field.dtype,
+            "dim": field.dim,
+            "index_type": idx.index_type,
+            "metric_type": idx.metric_type,
+            "params": idx.params,
+            "binlogs": seg.binlogs.get(field.field_id, []),
+            "version": si.attempts + 1,
+        }
+
+    def _assign(self) -> None:
+        nodes = [n.endpoint for n in self.ctx.nodes("indexnode")]
+        if not nodes:
+            return
+        with self.cat.lock:
+            pending = [
+                si
+                for si in self.cat.segment_indexes.values()
+                if si.state == "InProgress" and si.node_endpoint not in nodes
+            ]
+            tasks = [(si, self._task_payload(si)) for si in pending if si.segment_id in self.cat.segments]
+        for i, (si, payload) in enumerate(tasks):
+            endpoint = nodes[(si.build_id + i) % len(nodes)]
+            try:
+                self.ctx.router.client(endpoint).call("build_index", task=payload)
+            except MilvusError as exc:
+                log.warning("index task %d to %s failed: %s", si.build_id, endpoint, exc)
+                continue
+            with self.cat.lock:
+                si.node_endpoint = endpoint
+                si.attempts += 1
+                self.cat.save_segment_index(si)
+
+    def _poll(self) -> None:
+        with self.cat.lock:
+            by_node: dict[str, list[SegmentIndexInfo]] = {}
+            for si in self.cat.segment_indexes.values():
+                if si.state == "InProgress" and si.node_endpoint:
+                    by_node.setdefault(si.node_endpoint, []).append(si)
+        live = {n.endpoint for n in self.ctx.nodes("indexnode")}
+        for endpoint, infos in by_node.items():
+            if endpoint not in live:
+                self._requeue(infos, "indexnode went away")
+                continue
+            try:
+                states = self.ctx.router.client(endpoint).call("query_jobs", build_ids=[si.build_id for si in infos])
+            except MilvusError as exc:
+                log.warning("polling %s failed: %s", endpoint, exc)
+                continue
+            for si in infos:
+                st = states.get(si.build_id) or states.get(str(si.build_id))
+                if st is None:
+                    self._requeue([si], "task unknown to its indexnode")
+                elif st["state"] == "Finished":
+                    with self.cat.lock:
+                        si.state, si.files, si.size = "Finished", st["files"], st.get("size", 0)
+                        self.cat.save_segment_index(si)
+                elif st["state"] == "Failed":
+                    self._requeue([si], st.get("reason", "build failed"))
+
+    def _requeue(self, infos: list[SegmentIndexInfo], reason: str) -> None:
+        with self.cat.lock:
+            for si in infos:
+                si.node_endpoint = ""
+                if si.attempts >= MAX_ATTEMPTS:
+                    si.state, si.fail_reason = "Failed", reason
+                self.cat.save_segment_index(si)
+
+    def segment_index_state(self, segment_id: int, collection_id: int) -> tuple[bool, list[dict[str, Any]]]:
+        """(every index of the collection finished on this segment, the finished builds)."""
+        idxs = self.indexes_of(collection_id)
+        builds = [
+            si for si in self.cat.segment_indexes.values() if si.segment_id == segment_id and si.state == "Finished"
+        ]
+        done = {si.index_id for si in builds}
+        return all(i.id in done for i in idxs), [
+            {
+                "build_id": si.build_id,
+                "field_id": self.cat.indexes[si.index_id].field_id,
+                "files": si.files,
+                "index_type": self.cat.indexes[si.index_id].index_type,
+                "metric_type": self.cat.indexes[si.index_id].metric_type,
+            }
+            for si in builds
+            if si.index_id in self.cat.indexes
+        ]

@@ -1,0 +1,39 @@
+"""The write buffer of one growing segment: columns appended batch by batch, read once at flush."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from common.msgs import InsertMsg
+
+
+@dataclass
+class SegmentBuffer:
+    segment_id: int
+    partition_id: int
+    start_after: str | None  # checkpoint (b64 message id) from which this segment's rows replay
+    chunks: list[InsertMsg] = field(default_factory=list)
+    rows: int = 0
+
+    def append(self, msg: InsertMsg) -> None:
+        self.chunks.append(msg)
+        self.rows += msg.num_rows
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray], dict[int, np.ndarray]]:
+        """(row ids, timestamps, field id -> column, field id -> validity) of all buffered rows."""
+        row_ids = np.concatenate([m.row_ids for m in self.chunks]) if self.chunks else np.empty(0, np.int64)
+        ts = (
+            np.concatenate([np.full(m.num_rows, m.timestamp, dtype=np.int64) for m in self.chunks])
+            if self.chunks
+            else np.empty(0, np.int64)
+        )
+        cols: dict[int, np.ndarray] = {}
+        valid: dict[int, np.ndarray] = {}
+        if self.chunks:
+            for fid in self.chunks[0].columns:
+                cols[fid] = np.concatenate([m.columns[fid] for m in self.chunks])
+            for fid in self.chunks[0].valid:
+                valid[fid] = np.concatenate([m.valid[fid] for m in self.chunks])
+        return row_ids, ts, cols, valid

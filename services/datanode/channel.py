@@ -1,0 +1,288 @@
+"""One watched vchannel on a datanode: replay from the checkpoint, buffer, flush, checkpoint.
+
+Correct under at-least-once delivery: a message at or below the last applied position is
+dropped, inserts for segments already flushed are skipped, and every file written before a
+crash is either recorded by the coordinator or ignored (and later garbage-collected).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from functools import cmp_to_key
+from typing import Any
+
+import numpy as np
+from pymilvus.grpc_gen.schema_pb2 import DataType
+
+from common import binlog, msgs
+from common.channels import pchannel_of
+from common.msgstream.base import MsgStream
+from common.rpc import Caller
+from common.schema import Field, Schema
+from common.storage.base import ObjectStorage
+from services.datanode.buffer import SegmentBuffer
+
+log = logging.getLogger(__name__)
+
+ROW_ID_FIELD = 0
+TIMESTAMP_FIELD = 1
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode()
+
+
+class ChannelWriter:
+    def __init__(
+        self,
+        collection_id: int,
+        vchannel: str,
+        schema: Schema,
+        stream: MsgStream,
+        storage: ObjectStorage,
+        coord: Caller,
+        sync_period: float,
+    ) -> None:
+        self.collection_id = collection_id
+        self.vchannel = vchannel
+        self.schema = schema
+        self.stream = stream
+        self.storage = storage
+        self.coord = coord
+        self.sync_period = sync_period
+        self.buffers: dict[int, SegmentBuffer] = {}
+        self.flushed: set[int] = set()
+        self.flushed_partitions: dict[int, int] = {}  # flushed segment -> partition
+        self.flushed_stats: dict[int, binlog.PkStats] = {}
+        self.pending_flush: dict[int, int] = {}  # segment id -> seal ts
+        self.deletes: list[tuple[str | None, np.ndarray, int]] = []  # (position before, pks, ts)
+        self.new_deletes: list[tuple[np.ndarray, int]] = []
+        self.tt = 0
+        self.last_id: bytes | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"datanode-{vchannel}", daemon=True)
+        self._last_sync = time.monotonic()
+        self._last_report = 0.0
+
+    def start(self) -> None:
+        info = self.coord.call("get_recovery_info", vchannel=self.vchannel)
+        cp = info.get("checkpoint")
+        start = base64.b64decode(cp["id"]) if cp and cp.get("id") else None
+        self.last_id = start
+        self.tt = cp["ts"] if cp else 0
+        for seg in info["segments"]:
+            if seg["state"] == "Flushed":
+                self.flushed.add(seg["id"])
+                self.flushed_partitions[seg["id"]] = seg["partition_id"]
+                for key in seg.get("statslogs", []):
+                    try:
+                        self.flushed_stats[seg["id"]] = binlog.PkStats.from_bytes(self.storage.get(key))
+                    except KeyError:
+                        log.warning("stats log %s missing", key)
+            elif seg["state"] == "Sealed":
+                self.pending_flush[seg["id"]] = seg["seal_ts"]
+        self.reader = self.stream.reader(pchannel_of(self.vchannel), start=start)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.reader.close()
+
+    def request_flush(self, segments: list[dict[str, Any]]) -> None:
+        with self._lock:
+            for s in segments:
+                if s["id"] not in self.flushed:
+                    self.pending_flush[s["id"]] = s["seal_ts"]
+
+    # --- consuming ----------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                m = self.reader.read(timeout=0.2)
+                if m is not None:
+                    if self.last_id is not None and self.stream.compare(m.message_id, self.last_id) <= 0:
+                        continue  # redelivered
+                    self._apply(msgs.decode(m.payload), m.message_id)
+                    self.last_id = m.message_id
+                self._maybe_report()
+            except Exception:
+                log.exception("datanode channel %s failed; retrying", self.vchannel)
+                time.sleep(0.5)
+
+    def _apply(self, msg: msgs.Message, message_id: bytes) -> None:
+        if isinstance(msg, msgs.TimeTickMsg):
+            self.tt = max(self.tt, msg.timestamp)
+            self._on_tick()
+            return
+        if msg.vchannel != self.vchannel:
+            return
+        if isinstance(msg, msgs.InsertMsg):
+            if msg.segment_id in self.flushed:
+                return
+            buf = self.buffers.get(msg.segment_id)
+            if buf is None:
+                buf = SegmentBuffer(msg.segment_id, msg.partition_id, start_after=_b64(self.last_id))
+                self.buffers[msg.segment_id] = buf
+            buf.append(msg)
+        elif isinstance(msg, msgs.DeleteMsg):
+            self.deletes.append((_b64(self.last_id), np.asarray(msg.pks), msg.timestamp))
+            self.new_deletes.append((np.asarray(msg.pks), msg.timestamp))
+
+    def _on_tick(self) -> None:
+        with self._lock:
+            due = [sid for sid, ts in self.pending_flush.items() if ts <= self.tt]
+        if due or time.monotonic() - self._last_sync > self.sync_period:
+            self._sync(due)
+
+    def _maybe_report(self) -> None:
+        now = time.monotonic()
+        if now - self._last_report < 1.0:
+            return
+        self._last_report = now
+        rows = {sid: b.rows for sid, b in self.buffers.items()}
+        if rows:
+            self.coord.call("report_segment_rows", rows=rows)
+
+    # --- writing ------------------------------------------------------------------------
+    def _sync(self, flush_ids: list[int]) -> None:
+        """Flush the due segments, write delta logs of flushed ones, then advance the checkpoint.
+
+        Nothing in memory changes until the coordinator has recorded the new files, so a
+        failure anywhere (storage, coordinator) leaves the buffers intact for the next try.
+        """
+        ids = self.coord.call("alloc_ids", count=64 + 8 * len(self.schema.fields) * max(1, len(flush_ids)))
+        next_id = [ids]
+
+        def log_id() -> int:
+            next_id[0] += 1
+            return next_id[0]
+
+        flushed = [self._flush_segment(sid, log_id) for sid in flush_ids]
+        records = [rec for rec, _ in flushed]
+        records += self._write_flushed_deltas(log_id, skip=set(flush_ids))
+        remaining = {sid: b for sid, b in self.buffers.items() if sid not in flush_ids}
+        checkpoint = self._checkpoint(remaining)
+        self.coord.call("save_binlogs", vchannel=self.vchannel, segments=records, checkpoint=checkpoint)
+        for (_, stats), sid in zip(flushed, flush_ids, strict=True):
+            buf = self.buffers.pop(sid, None)
+            self.flushed.add(sid)
+            if stats is not None and buf is not None:
+                self.flushed_stats[sid] = stats
+                self.flushed_partitions[sid] = buf.partition_id
+        with self._lock:
+            for sid in flush_ids:
+                self.pending_flush.pop(sid, None)
+        self.new_deletes = []
+        self._prune_deletes()
+        self._last_sync = time.monotonic()
+
+    def _earliest_start(self, buffers: dict[int, SegmentBuffer] | None = None) -> tuple[bool, bytes | None]:
+        """(any segment buffered, the earliest position after which buffered rows replay)."""
+        starts = [b.start_after for b in (self.buffers if buffers is None else buffers).values()]
+        if not starts:
+            return False, None
+        if any(x is None for x in starts):
+            return True, None
+        ids = [base64.b64decode(x) for x in starts if x is not None]
+        return True, min(ids, key=cmp_to_key(self.stream.compare))
+
+    def _checkpoint(self, buffers: dict[int, SegmentBuffer]) -> dict[str, Any]:
+        buffered, earliest = self._earliest_start(buffers)
+        if buffered:
+            return {"id": _b64(earliest), "ts": 0}
+        return {"id": _b64(self.last_id), "ts": self.tt}
+
+    def _prune_deletes(self) -> None:
+        """Forget deletes older than every buffered segment: they cannot hit unflushed rows."""
+        buffered, earliest = self._earliest_start()
+        if not buffered:
+            self.deletes = []
+        elif earliest is not None:
+            self.deletes = [
+                d for d in self.deletes if d[0] is None or self.stream.compare(base64.b64decode(d[0]), earliest) >= 0
+            ]
+
+    def _flush_segment(self, sid: int, log_id: Any) -> tuple[dict[str, Any], binlog.PkStats | None]:
+        """Write one segment's binlogs; returns its record for the coordinator and its PK stats."""
+        buf = self.buffers.get(sid)
+        if buf is None or buf.rows == 0:
+            return {"id": sid, "flushed": True, "num_rows": 0, "flush_ts": self.tt}, None
+        row_ids, ts, cols, valid = buf.columns()
+        coll, part = self.collection_id, buf.partition_id
+        binlogs: dict[int, list[str]] = {}
+        sys_fields = [(ROW_ID_FIELD, row_ids), (TIMESTAMP_FIELD, ts)]
+        for fid, column in sys_fields:
+            key = binlog.insert_log_key(coll, part, sid, fid, log_id())
+            f = Field(field_id=fid, name="RowID" if fid == ROW_ID_FIELD else "Timestamp", dtype=DataType.Int64)
+            self.storage.put(key, binlog.encode_column(f, column))
+            binlogs[fid] = [key]
+        for f in self.schema.fields:
+            if f.field_id not in cols:
+                continue
+            key = binlog.insert_log_key(coll, part, sid, f.field_id, log_id())
+            self.storage.put(key, binlog.encode_column(f, cols[f.field_id], valid.get(f.field_id)))
+            binlogs[f.field_id] = [key]
+        pk_field = self.schema.primary
+        pks = cols[pk_field.field_id]
+        stats = binlog.PkStats.build(pks)
+        stats_key = binlog.stats_log_key(coll, part, sid, pk_field.field_id, log_id())
+        self.storage.put(stats_key, stats.to_bytes())
+        deltalogs = []
+        del_pks, del_ts = self._deletes_for(pks, ts, [(p, t) for _, p, t in self.deletes])
+        if len(del_pks):
+            key = binlog.delta_log_key(coll, part, sid, log_id())
+            self.storage.put(key, binlog.encode_delta_log(del_pks, del_ts))
+            deltalogs.append(key)
+        return {
+            "id": sid,
+            "flushed": True,
+            "num_rows": int(len(row_ids)),
+            "flush_ts": self.tt,
+            "binlogs": binlogs,
+            "statslogs": [stats_key],
+            "deltalogs": deltalogs,
+            "start_position": buf.start_after,
+            "dml_position": _b64(self.last_id),
+        }, stats
+
+    @staticmethod
+    def _deletes_for(
+        pks: np.ndarray, row_ts: np.ndarray, deletes: list[tuple[np.ndarray, int]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The (pk, ts) delete entries that hit rows of a segment (a delete after the row)."""
+        out_pks, out_ts = [], []
+        for dpks, dts in deletes:
+            hit = np.isin(pks, dpks) & (row_ts < dts)
+            if hit.any():
+                uniq = np.unique(pks[hit])
+                out_pks.append(uniq)
+                out_ts.append(np.full(len(uniq), dts, dtype=np.int64))
+        if not out_pks:
+            return np.empty(0, dtype=pks.dtype), np.empty(0, dtype=np.int64)
+        return np.concatenate(out_pks), np.concatenate(out_ts)
+
+    def _write_flushed_deltas(self, log_id: Any, skip: set[int]) -> list[dict[str, Any]]:
+        """Delta logs for deletes since the last sync that may hit already flushed segments."""
+        if not self.new_deletes:
+            return []
+        out = []
+        for sid, stats in self.flushed_stats.items():
+            if sid in skip:
+                continue
+            sel_pks, sel_ts = [], []
+            for dpks, dts in self.new_deletes:
+                maybe = stats.may_contain(dpks)
+                if maybe.any():
+                    sel_pks.append(dpks[maybe])
+                    sel_ts.append(np.full(int(maybe.sum()), dts, dtype=np.int64))
+            if sel_pks:
+                part = self.flushed_partitions.get(sid, 0)
+                key = binlog.delta_log_key(self.collection_id, part, sid, log_id())
+                self.storage.put(key, binlog.encode_delta_log(np.concatenate(sel_pks), np.concatenate(sel_ts)))
+                out.append({"id": sid, "deltalogs": [key]})
+        return out

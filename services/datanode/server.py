@@ -1,0 +1,71 @@
+"""The datanode's RPC face: the coordinator assigns channels and asks for flushes here."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from typing import Any
+
+from common.config import QuiverConfig
+from common.errors import Code, MilvusError
+from common.msgstream.base import MsgStream
+from common.rpc import Caller, rpc
+from common.schema import Schema
+from common.storage.base import ObjectStorage
+from services.datanode.channel import ChannelWriter
+
+log = logging.getLogger(__name__)
+
+
+class DataNode:
+    def __init__(self, cfg: QuiverConfig, stream: MsgStream, storage: ObjectStorage, coord: Caller) -> None:
+        self.cfg = cfg
+        self.stream = stream
+        self.storage = storage
+        self.coord = coord
+        self.channels: dict[str, ChannelWriter] = {}
+        self._lock = threading.Lock()
+
+    @rpc
+    def watch_channel(self, collection_id: int, vchannel: str, schema: str) -> None:
+        with self._lock:
+            if vchannel in self.channels:
+                return
+            writer = ChannelWriter(
+                collection_id,
+                vchannel,
+                Schema.from_bytes(base64.b64decode(schema)),
+                self.stream,
+                self.storage,
+                self.coord,
+                self.cfg.data.sync_period_seconds,
+            )
+            writer.start()
+            self.channels[vchannel] = writer
+
+    @rpc
+    def release_channel(self, vchannel: str) -> None:
+        with self._lock:
+            writer = self.channels.pop(vchannel, None)
+        if writer is not None:
+            writer.stop()
+
+    @rpc
+    def list_channels(self) -> list[str]:
+        with self._lock:
+            return sorted(self.channels)
+
+    @rpc
+    def flush_segments(self, vchannel: str, segments: list[dict[str, Any]]) -> None:
+        writer = self.channels.get(vchannel)
+        if writer is None:
+            raise MilvusError(Code.CHANNEL_NOT_FOUND, f"channel not found[channel={vchannel}] on this datanode")
+        writer.request_flush(segments)
+
+    def stop(self) -> None:
+        with self._lock:
+            writers = list(self.channels.values())
+            self.channels.clear()
+        for w in writers:
+            w.stop()

@@ -1,0 +1,99 @@
+"""Milvus statuses for responses, and the guard that turns any failure into one.
+
+Every RPC handler returns its response message; a :class:`MilvusError` (or any unexpected
+exception) raised inside becomes that response type with ``status`` filled, so clients always
+get a code and a message, never a broken stream.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from google.protobuf import message_factory
+from prometheus_client import Counter, Histogram
+from pymilvus.grpc_gen import common_pb2, milvus_pb2
+
+from common.errors import Code, MilvusError, legacy_error_code
+
+log = logging.getLogger(__name__)
+
+_SERVICE = milvus_pb2.DESCRIPTOR.services_by_name["MilvusService"]
+
+REQUESTS = Counter("quiver_proxy_requests_total", "Milvus API requests by method and status code", ["method", "code"])
+LATENCY = Histogram(
+    "quiver_proxy_request_seconds",
+    "Milvus API request latency by method",
+    ["method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+
+
+def ok() -> common_pb2.Status:
+    return common_pb2.Status(error_code=0, code=0)
+
+
+def status_of(code: int, message: str) -> common_pb2.Status:
+    return common_pb2.Status(
+        error_code=legacy_error_code(code),  # type: ignore[arg-type]
+        code=code,
+        reason=message,
+        retriable=code in (Code.SERVICE_NOT_READY, Code.RATE_LIMIT),
+        detail=message,
+    )
+
+
+def response_class(method: str) -> Any:
+    return message_factory.GetMessageClass(_SERVICE.methods_by_name[method].output_type)
+
+
+def error_response(method: str, code: int, message: str) -> Any:
+    cls = response_class(method)
+    st = status_of(code, message)
+    if cls is common_pb2.Status:
+        return st
+    resp = cls()
+    if "status" in cls.DESCRIPTOR.fields_by_name:
+        resp.status.CopyFrom(st)
+    return resp
+
+
+def guard(method: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrap a servicer method: MilvusError -> status; anything else -> unexpected error."""
+
+    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def handler(self: Any, request: Any, context: Any) -> Any:
+            start = time.perf_counter()
+            code = 0
+            try:
+                return func(self, request, context)
+            except MilvusError as exc:
+                code = exc.code
+                return error_response(method, exc.code, exc.message)
+            except Exception as exc:
+                code = Code.UNEXPECTED
+                log.exception("%s failed", method)
+                return error_response(method, Code.UNEXPECTED, f"{type(exc).__name__}: {exc}")
+            finally:
+                REQUESTS.labels(method, str(int(code))).inc()
+                LATENCY.labels(method).observe(time.perf_counter() - start)
+
+        return handler
+
+    return wrap
+
+
+def unimplemented(method: str) -> Callable[..., Any]:
+    def handler(self: Any, request: Any, context: Any) -> Any:
+        return error_response(method, Code.UNIMPLEMENTED, f"{method} is not supported by Quiver yet")
+
+    handler.__name__ = method
+    return handler
+
+
+def all_methods() -> list[str]:
+    return [m.name for m in _SERVICE.methods]

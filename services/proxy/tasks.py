@@ -1,0 +1,79 @@
+"""The proxy's task queues, after Milvus: DDL runs one at a time in arrival order; DML and
+DQL run concurrently, each bounded, so a flood of searches cannot starve inserts or DDL.
+
+A task is a callable with three phases (pre-execute: validate and resolve; execute: talk to
+the cluster; post-execute: shape the reply). Queues only decide when and where it runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+P = TypeVar("P")
+E = TypeVar("E")
+
+
+class Task(Generic[P, E, T]):
+    """pre_execute() -> P; execute(P) -> E; post_execute(E) -> T."""
+
+    name = "task"
+
+    def pre_execute(self) -> P:
+        raise NotImplementedError
+
+    def execute(self, prepared: P) -> E:
+        raise NotImplementedError
+
+    def post_execute(self, executed: E) -> T:
+        raise NotImplementedError
+
+    def run(self) -> T:
+        return self.post_execute(self.execute(self.pre_execute()))
+
+
+class SerialQueue:
+    """One worker thread: tasks run strictly in the order they were enqueued."""
+
+    def __init__(self, name: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+
+    def run(self, fn: Callable[[], T]) -> T:
+        fut: Future[T] = self._pool.submit(fn)
+        return fut.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class BoundedQueue:
+    """Runs tasks in the caller's thread, at most ``limit`` at once."""
+
+    def __init__(self, limit: int) -> None:
+        self._sem = threading.BoundedSemaphore(limit)
+
+    def run(self, fn: Callable[[], T]) -> T:
+        with self._sem:
+            return fn()
+
+    def close(self) -> None:
+        pass
+
+
+class Scheduler:
+    def __init__(self, dml_limit: int = 64, dql_limit: int = 64) -> None:
+        self.ddl = SerialQueue("proxy-ddl")
+        self.dml = BoundedQueue(dml_limit)
+        self.dql = BoundedQueue(dql_limit)
+
+    def run_ddl(self, fn: Callable[[], T]) -> T:
+        return self.ddl.run(fn)
+
+    def run_task(self, queue: SerialQueue | BoundedQueue, task: Task[Any, Any, T]) -> T:
+        return queue.run(task.run)
+
+    def close(self) -> None:
+        self.ddl.close()

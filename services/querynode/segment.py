@@ -1,0 +1,151 @@
+"""A segment as the querynode serves it: columns, MVCC timestamps, deletes, and vector indexes.
+
+Rows are visible to a read at timestamp T when they were inserted at or before T and not
+deleted at or before T. Growing and sealed segments share this class; sealed ones may carry
+a vector index per field, the others are searched exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from common.expr import Filter
+from common.index import VectorIndex, brute_force_search, metric_ascending
+from common.reduce import Hits, empty_hits
+from common.schema import Schema
+from services.querynode.columns import ColumnStore
+
+TS = "__ts"
+DELETED = "__del"  # delete timestamp of the row, 0 when never deleted
+
+
+@dataclass
+class SearchSpec:
+    field: str
+    dtype: int
+    metric: str
+    queries: np.ndarray
+    k: int
+    params: dict[str, Any]
+    filter: Filter | None
+    output_fields: list[str]
+
+
+@dataclass
+class Segment:
+    segment_id: int
+    partition_id: int
+    vchannel: str
+    schema: Schema
+    sealed: bool
+    store: ColumnStore
+    indexes: dict[str, VectorIndex] = field(default_factory=dict)
+    version: str = "growing"
+    max_ts: int = 0
+
+    @property
+    def pk_name(self) -> str:
+        return self.schema.primary.name
+
+    @property
+    def num_rows(self) -> int:
+        return self.store.n
+
+    def append(self, columns: dict[str, np.ndarray], ts: int, n: int) -> None:
+        cols = dict(columns)
+        cols[TS] = np.full(n, ts, dtype=np.int64)
+        cols[DELETED] = np.zeros(n, dtype=np.int64)
+        self.store.append(cols, n)
+        self.max_ts = max(self.max_ts, ts)
+
+    def apply_delete(self, pks: np.ndarray, ts: int) -> int:
+        """Mark rows with these pks inserted before ``ts``; keeps the earliest such delete."""
+        cols, n = self.store.snapshot()
+        if n == 0 or len(pks) == 0:
+            return 0
+        hit = np.isin(cols[self.pk_name][:n], pks)
+        if not hit.any():
+            return 0
+        deleted = cols[DELETED][:n]
+        hit &= cols[TS][:n] < ts
+        hit &= (deleted == 0) | (deleted > ts)
+        if hit.any():
+            self.store.set_values(DELETED, hit, ts)
+        return int(hit.sum())
+
+    def visible(self, cols: dict[str, np.ndarray], n: int, query_ts: int, flt: Filter | None) -> np.ndarray | None:
+        """Mask of rows a read at ``query_ts`` sees (None: all rows, the fast path)."""
+        mask: np.ndarray | None = None
+        if self.max_ts > query_ts:
+            mask = cols[TS][:n] <= query_ts
+        deleted = cols[DELETED][:n]
+        if deleted.any():
+            alive = (deleted == 0) | (deleted > query_ts)
+            mask = alive if mask is None else mask & alive
+        if flt is not None:
+            fmask = flt.evaluate({k: v[:n] for k, v in cols.items() if k in flt.fields}, n)
+            mask = fmask if mask is None else mask & fmask
+        return mask
+
+    def search(self, spec: SearchSpec, query_ts: int) -> tuple[Hits, np.ndarray]:
+        """Top-k of this segment: hits (without output fields) and the row offsets behind them."""
+        cols, n = self.store.snapshot()
+        nq = spec.queries.shape[0]
+        ascending = metric_ascending(spec.metric)
+        if n == 0:
+            return _no_hits(nq, spec.k, cols.get(self.pk_name), ascending), np.full((nq, spec.k), -1)
+        mask = self.visible(cols, n, query_ts, spec.filter)
+        if mask is not None and not mask.any():
+            return _no_hits(nq, spec.k, cols[self.pk_name], ascending), np.full((nq, spec.k), -1)
+        index = self.indexes.get(spec.field)
+        if index is not None:
+            scores, offsets = index.search(spec.queries, spec.k, spec.params, valid=mask)
+        else:
+            scores, offsets = brute_force_search(
+                cols[spec.field][:n], spec.queries, spec.metric, spec.k, spec.dtype, valid=mask
+            )
+        filled = offsets >= 0
+        safe = np.where(filled, offsets, 0)
+        pks = cols[self.pk_name][:n][safe]
+        return Hits(scores.astype(np.float32, copy=False), pks, filled), np.where(filled, offsets, -1)
+
+    def take(self, offsets: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        """Output columns at row ``offsets`` (-1 rows get the first row's value as filler)."""
+        cols, n = self.store.snapshot()
+        safe = np.where(offsets >= 0, offsets, 0)
+        out = {}
+        for name in names:
+            if name in cols and n > 0:
+                out[name] = cols[name][:n][safe]
+        return out
+
+    def retrieve(self, flt: Filter | None, query_ts: int, names: list[str], limit: int | None) -> dict[str, np.ndarray]:
+        """Rows matching ``flt`` (pk and ``names``), at most ``limit`` smallest pks."""
+        cols, n = self.store.snapshot()
+        if n == 0:
+            return {}
+        mask = self.visible(cols, n, query_ts, flt)
+        idx = np.arange(n) if mask is None else np.flatnonzero(mask)
+        if limit is not None and len(idx) > limit:
+            pks = cols[self.pk_name][:n][idx]
+            part = np.argpartition(pks, limit - 1)[:limit] if pks.dtype != object else np.argsort(pks)[:limit]
+            idx = idx[part]
+        wanted = [self.pk_name] + [x for x in names if x != self.pk_name]
+        return {name: cols[name][:n][idx] for name in wanted if name in cols}
+
+    def count(self, flt: Filter | None, query_ts: int) -> int:
+        cols, n = self.store.snapshot()
+        if n == 0:
+            return 0
+        mask = self.visible(cols, n, query_ts, flt)
+        return n if mask is None else int(mask.sum())
+
+    def memory_bytes(self) -> int:
+        return self.store.nbytes() + sum(i.memory_bytes() for i in self.indexes.values())
+
+
+def _no_hits(nq: int, k: int, pks: np.ndarray | None, ascending: bool) -> Hits:
+    return empty_hits(nq, k, pks.dtype if pks is not None else np.dtype(np.int64), ascending)
