@@ -60,9 +60,7 @@ def catalogue(p: Params) -> list[Metric]:
         Metric("ivf_nq1_qps", "IVF_FLAT search nq=1 sequential QPS", "q/s", "higher", 0),
         Metric(f"ivf_nq{p.batch_nq}_qps", f"IVF_FLAT search nq={p.batch_nq} QPS", "q/s", "higher", 0),
         Metric("ivf_recall", f"IVF_FLAT recall@10 (nprobe={p.nprobe})", "recall", "higher"),
-        Metric(
-            "ivf_matched_p50_ms", f"IVF_FLAT p50 at recall >= {target} (recall-matched)", "ms", "lower", 3
-        ),
+        Metric("ivf_matched_p50_ms", f"IVF_FLAT p50 at recall >= {target} (recall-matched)", "ms", "lower", 3),
         Metric("ivf_matched_nprobe", "  nprobe that reached it", "nprobe", "lower", compare=False),
         Metric("filtered_p50_ms", f"filtered search p50 (score > 0.5, nprobe={p.nprobe})", "ms", "lower", 3),
         Metric("filtered_recall", "filtered recall@10", "recall", "higher"),

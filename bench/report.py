@@ -167,8 +167,7 @@ def render_table(results: list[TargetResult], metrics: list[Metric]) -> str:
 
     def line(cells: list[str]) -> str:
         parts = [
-            c.ljust(w) if i < numeric_from else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            c.ljust(w) if i < numeric_from else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ]
         return "| " + " | ".join(parts) + " |"
 

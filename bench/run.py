@@ -58,18 +58,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--rows", type=int, default=100_000)
     g.add_argument("--dim", type=int, default=128)
     g.add_argument("--clusters", type=int, default=1000)
-    g.add_argument(
-        "--queries", type=int, default=1000, help="sequential nq=1 searches (recall is over these)"
-    )
+    g.add_argument("--queries", type=int, default=1000, help="sequential nq=1 searches (recall is over these)")
     g.add_argument("--filtered-queries", type=int, default=200)
     g.add_argument("--seed", type=int, default=42)
     w = p.add_argument_group("workload")
     w.add_argument("--insert-batch", type=int, default=10_000)
     w.add_argument("--nlist", type=int, default=1024)
     w.add_argument("--nprobe", type=int, default=16)
-    w.add_argument(
-        "--hnsw", action=argparse.BooleanOptionalAction, default=True, help="also build and search HNSW"
-    )
+    w.add_argument("--hnsw", action=argparse.BooleanOptionalAction, default=True, help="also build and search HNSW")
     w.add_argument("--hnsw-m", type=int, default=16)
     w.add_argument("--hnsw-efc", type=int, default=128)
     w.add_argument("--hnsw-ef", type=int, default=64)
@@ -83,9 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     w.add_argument("--count-reps", type=int, default=30)
     r = p.add_argument_group("run")
     r.add_argument("--target-timeout", type=float, default=300.0, help="seconds per target workload")
-    r.add_argument(
-        "--startup-timeout", type=float, default=90.0, help="seconds for a server to answer GetVersion"
-    )
+    r.add_argument("--startup-timeout", type=float, default=90.0, help="seconds for a server to answer GetVersion")
     r.add_argument("--work-dir", type=Path, default=REPO / ".bench", help="virtualenvs, data sets, logs")
     r.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latest.json")
     args = p.parse_args(argv)

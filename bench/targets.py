@@ -183,8 +183,7 @@ class MilvusLiteTarget(Target):
                 if rc != 0:
                     shutil.rmtree(venv, ignore_errors=True)
                     raise TargetUnavailable(
-                        f"installing milvus-lite failed: `{' '.join(cmd[-3:])}` exited {rc}: "
-                        f"{_tail(log)} (see {log})"
+                        f"installing milvus-lite failed: `{' '.join(cmd[-3:])}` exited {rc}: {_tail(log)} (see {log})"
                     )
         version = self._import_check(python, ctx)
         if version is None:
@@ -318,9 +317,7 @@ class FaissRawTarget(Target):
             env=child_env(ctx),
         )
         if res.returncode != 0:
-            raise TargetUnavailable(
-                f"faiss does not import in {ctx.main_python}: {res.stderr.strip()[-200:]}"
-            )
+            raise TargetUnavailable(f"faiss does not import in {ctx.main_python}: {res.stderr.strip()[-200:]}")
 
     @contextmanager
     def running(self, ctx: RunContext) -> Iterator[Endpoint]:

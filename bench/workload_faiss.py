@@ -55,9 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _latency(
-    out: ResultWriter, ds: Dataset, index: Any, prefix: str, warmup: int, n_queries: int = 0
-) -> None:
+def _latency(out: ResultWriter, ds: Dataset, index: Any, prefix: str, warmup: int, n_queries: int = 0) -> None:
     queries = [q[None, :] for q in np.ascontiguousarray(ds.queries, dtype=np.float32)]
     queries = queries[:n_queries] if n_queries else queries
     for q in queries[:warmup]:
@@ -100,9 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             _latency(out, ds, ivf, "ivf", args.warmup)
 
         with out.phase("ivf_sweep", []):
-            qs1 = [
-                q[None, :] for q in np.ascontiguousarray(ds.queries[: args.sweep_queries], dtype=np.float32)
-            ]
+            qs1 = [q[None, :] for q in np.ascontiguousarray(ds.queries[: args.sweep_queries], dtype=np.float32)]
             given = {int(x) for x in str(args.nprobe_sweep).split(",") if x.strip()}
             points = []
             for nprobe in sorted({n for n in given if 0 < n <= args.nlist} | {args.nprobe}):
@@ -138,9 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             found = [[i for i in r[1][0].tolist() if i >= 0] for r in results]
             out.metric("filtered_recall", recall_at_k(found, ds.gt_filtered))
 
-    with out.phase(
-        "flat", ["flat_index_s", "flat_nq1_p50_ms", "flat_nq1_p99_ms", "flat_nq1_qps", "flat_recall"]
-    ):
+    with out.phase("flat", ["flat_index_s", "flat_nq1_p50_ms", "flat_nq1_p99_ms", "flat_nq1_qps", "flat_recall"]):
         t0 = time.perf_counter()
         flat = faiss.IndexFlatL2(ds.dim)
         flat.add(base)

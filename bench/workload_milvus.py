@@ -62,6 +62,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scalar-reps", type=int, default=100)
     p.add_argument("--count-reps", type=int, default=30)
     p.add_argument("--keep", action="store_true", help="do not drop the collection at the end")
+    p.add_argument(
+        "--rpc-timeout",
+        type=float,
+        default=60.0,
+        help="seconds for one call (0: none); create_index and load are only bounded by the orchestrator",
+    )
     return p.parse_args(argv)
 
 
@@ -69,6 +75,12 @@ def sweep_values(args: argparse.Namespace) -> list[int]:
     """The nprobe values of the recall/latency sweep: the list given plus the main nprobe."""
     given = [int(x) for x in str(args.nprobe_sweep).split(",") if x.strip()]
     return sorted({n for n in given if 0 < n <= args.nlist} | {args.nprobe})
+
+
+def looks_like_timeout(message: str) -> bool:
+    """True for the errors pymilvus/grpc raise when a call ran out of time."""
+    m = message.lower()
+    return "deadline" in m or "timeout" in m or "timed out" in m
 
 
 def _ids(hits: Any) -> list[int]:
@@ -83,6 +95,7 @@ class MilvusWorkload:
         self.ds = ds
         self.out = out
         self.client: Any = None
+        self.t: float | None = args.rpc_timeout or None  # per-call limit: a hung server fails fast
         self.query_lists = [q.tolist() for q in ds.queries]
         self.rng = np.random.default_rng(12345)
 
@@ -95,12 +108,13 @@ class MilvusWorkload:
             limit=TOP_K,
             anns_field=VEC_FIELD,
             search_params={"metric_type": "L2", "params": params},
+            timeout=self.t,
         )
 
     def _wait_index(self, timeout_s: float = 600.0) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
-            desc = self.client.describe_index(COLLECTION, VEC_FIELD) or {}
+            desc = self.client.describe_index(COLLECTION, VEC_FIELD, timeout=self.t) or {}
             state = str(desc.get("state", "Finished"))
             if state.endswith("Finished"):
                 return
@@ -147,22 +161,22 @@ class MilvusWorkload:
         self.client = MilvusClient(uri=self.args.uri)
         self.out.info("connect_s", round(time.perf_counter() - t0, 3))
         try:
-            self.out.info("server_version", str(self.client.get_server_version()))
+            self.out.info("server_version", str(self.client.get_server_version(timeout=self.t)))
         except Exception as exc:  # milvus-lite does not implement GetVersion
             self.out.info("server_version", f"n/a ({type(exc).__name__})")
 
     def create_collection(self) -> None:
         from pymilvus import DataType, MilvusClient
 
-        if self.client.has_collection(COLLECTION):
-            self.client.drop_collection(COLLECTION)
+        if self.client.has_collection(COLLECTION, timeout=self.t):
+            self.client.drop_collection(COLLECTION, timeout=self.t)
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field(PK_FIELD, DataType.INT64, is_primary=True)
         schema.add_field(VEC_FIELD, DataType.FLOAT_VECTOR, dim=self.ds.dim)
         schema.add_field(SCORE_FIELD, DataType.DOUBLE)
         schema.add_field(BUCKET_FIELD, DataType.INT64)
         schema.add_field(TAG_FIELD, DataType.VARCHAR, max_length=TAG_MAX_LENGTH)
-        self.client.create_collection(COLLECTION, schema=schema, consistency_level="Bounded")
+        self.client.create_collection(COLLECTION, schema=schema, consistency_level="Bounded", timeout=self.t)
 
     def insert(self) -> None:
         ds, batch = self.ds, self.args.insert_batch
@@ -180,14 +194,15 @@ class MilvusWorkload:
                 for i in range(start, stop)
             ]
             t0 = time.perf_counter()
-            res = self.client.insert(COLLECTION, rows)
+            res = self.client.insert(COLLECTION, rows, timeout=self.t)
             spent += time.perf_counter() - t0
             count = int(res["insert_count"]) if isinstance(res, dict) else len(rows)
             if count != len(rows):
                 raise RuntimeError(f"insert acknowledged {count} of {len(rows)} rows")
+            self.out.info("rows_inserted", stop)
         self.out.metric("insert_rows_per_s", ds.rows / spent)
         t0 = time.perf_counter()
-        self.client.flush(COLLECTION)
+        self.client.flush(COLLECTION, timeout=self.t)
         self.out.metric("flush_s", time.perf_counter() - t0)
 
     def ivf_index(self) -> None:
@@ -195,7 +210,7 @@ class MilvusWorkload:
 
     def count(self) -> None:
         def run(_: int) -> Any:
-            return self.client.query(COLLECTION, filter="", output_fields=["count(*)"])
+            return self.client.query(COLLECTION, filter="", output_fields=["count(*)"], timeout=self.t)
 
         run(0)
         samples, results = timed_calls(run, range(self.args.count_reps))
@@ -217,17 +232,14 @@ class MilvusWorkload:
             samples, results = timed_calls(lambda q, n=nprobe: self._search([q], {"nprobe": n}), queries)
             found = [_ids(r[0]) for r in results]
             recall = recall_at_k(found, self.ds.gt[: len(queries)])
-            points.append(
-                {"nprobe": nprobe, "recall": round(recall, 4), "p50_ms": latency_stats(samples)["p50_ms"]}
-            )
+            points.append({"nprobe": nprobe, "recall": round(recall, 4), "p50_ms": latency_stats(samples)["p50_ms"]})
             self.out.info("ivf_sweep", points)
 
     def ivf_batch(self) -> None:
         a = self.args
         nq = a.batch_nq
         batches = [
-            [self.query_lists[(r * nq + j) % len(self.query_lists)] for j in range(nq)]
-            for r in range(a.batch_rounds)
+            [self.query_lists[(r * nq + j) % len(self.query_lists)] for j in range(nq)] for r in range(a.batch_rounds)
         ]
         self._search(batches[0], {"nprobe": a.nprobe})
         samples, results = timed_calls(lambda b: self._search(b, {"nprobe": a.nprobe}), batches)
@@ -255,21 +267,17 @@ class MilvusWorkload:
     def scalar_queries(self) -> None:
         a, ds = self.args, self.ds
         reps = a.scalar_reps
-        id_sets = [
-            self.rng.choice(ds.rows, size=min(100, ds.rows), replace=False).tolist() for _ in range(reps)
-        ]
+        id_sets = [self.rng.choice(ds.rows, size=min(100, ds.rows), replace=False).tolist() for _ in range(reps)]
 
         def by_ids(ids: list[int]) -> Any:
             return self.client.query(
-                COLLECTION, filter=f"{PK_FIELD} in {ids}", output_fields=[PK_FIELD, SCORE_FIELD]
+                COLLECTION, filter=f"{PK_FIELD} in {ids}", output_fields=[PK_FIELD, SCORE_FIELD], timeout=self.t
             )
 
         by_ids(id_sets[0])
         samples, results = timed_calls(by_ids, id_sets)
         self.out.metric("query_id_in_p50_ms", latency_stats(samples)["p50_ms"])
-        wrong_ids = [
-            i for i, r in enumerate(results) if sorted(int(x[PK_FIELD]) for x in r) != sorted(id_sets[i])
-        ]
+        wrong_ids = [i for i, r in enumerate(results) if sorted(int(x[PK_FIELD]) for x in r) != sorted(id_sets[i])]
         if wrong_ids:
             raise RuntimeError(f"`id in [...]` returned wrong rows for {len(wrong_ids)}/{reps} queries")
 
@@ -278,7 +286,7 @@ class MilvusWorkload:
         def by_range(lo: int) -> Any:
             expr = f"{BUCKET_FIELD} >= {lo} and {BUCKET_FIELD} < {lo + 100}"
             return self.client.query(
-                COLLECTION, filter=expr, output_fields=[PK_FIELD, SCORE_FIELD], limit=100
+                COLLECTION, filter=expr, output_fields=[PK_FIELD, SCORE_FIELD], limit=100, timeout=self.t
             )
 
         by_range(starts[0])
@@ -296,7 +304,11 @@ class MilvusWorkload:
 
         def by_tag(bucket: int) -> Any:
             return self.client.query(
-                COLLECTION, filter=f'{TAG_FIELD} == "{tag_for(bucket)}"', output_fields=[PK_FIELD], limit=100
+                COLLECTION,
+                filter=f'{TAG_FIELD} == "{tag_for(bucket)}"',
+                output_fields=[PK_FIELD],
+                limit=100,
+                timeout=self.t,
             )
 
         by_tag(buckets[0])
@@ -311,15 +323,15 @@ class MilvusWorkload:
 
     def flat(self) -> None:
         """Exact search: the one index type where every engine must return the same answer."""
-        self.client.release_collection(COLLECTION)
-        self.client.drop_index(COLLECTION, VEC_FIELD)
+        self.client.release_collection(COLLECTION, timeout=self.t)
+        self.client.drop_index(COLLECTION, VEC_FIELD, timeout=self.t)
         self._build_index("FLAT", {}, "flat")
         self._ann_latency({}, "flat", self.args.flat_queries)
 
     def hnsw(self) -> None:
         a = self.args
-        self.client.release_collection(COLLECTION)
-        self.client.drop_index(COLLECTION, VEC_FIELD)
+        self.client.release_collection(COLLECTION, timeout=self.t)
+        self.client.drop_index(COLLECTION, VEC_FIELD, timeout=self.t)
         self._build_index("HNSW", {"M": a.hnsw_m, "efConstruction": a.hnsw_efc}, "hnsw")
         self._ann_latency({"ef": a.hnsw_ef}, "hnsw")
 
@@ -328,7 +340,7 @@ class MilvusWorkload:
             return
         try:
             if not self.args.keep:
-                self.client.drop_collection(COLLECTION)
+                self.client.drop_collection(COLLECTION, timeout=self.t)
         finally:
             self.client.close()
 
@@ -384,16 +396,21 @@ def main(argv: list[str] | None = None) -> int:
             "hnsw_recall",
         ]
         steps.append(("hnsw", w.hnsw, hnsw_keys))
-    failed_early = False
+    skip_reason = ""
     for name, fn, keys in steps:
-        if failed_early:
+        if skip_reason:
             for k in keys:
-                out.data["errors"].setdefault(k, "skipped: collection could not be created or filled")
+                out.data["errors"].setdefault(k, skip_reason)
             continue
         with out.phase(name, keys):
             fn()
-        if name in ("create_collection", "insert") and not out.data["phases"][name]["ok"]:
-            failed_early = True
+        phase = out.data["phases"][name]
+        if phase["ok"]:
+            continue
+        if looks_like_timeout(phase.get("error", "")):
+            skip_reason = f"skipped: the server stopped answering in phase '{name}' (call timed out)"
+        elif name in ("create_collection", "insert"):
+            skip_reason = f"skipped: phase '{name}' failed, there is no data to work on"
     with out.phase("cleanup", []):
         w.cleanup()
     out.finish()

@@ -20,7 +20,7 @@ _EXT_OBJARRAY = 2
 def _default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         if obj.dtype == object:
-            return msgpack.ExtType(_EXT_OBJARRAY, pack(list(obj)))
+            return msgpack.ExtType(_EXT_OBJARRAY, pack([list(obj.shape), list(obj.reshape(-1))]))
         header = msgpack.packb([obj.dtype.str, list(obj.shape)])
         return msgpack.ExtType(_EXT_NDARRAY, header + np.ascontiguousarray(obj).tobytes())
     if isinstance(obj, np.generic):
@@ -39,14 +39,14 @@ def _ext_hook(code: int, data: bytes) -> Any:
         arr = np.frombuffer(data, dtype=np.dtype(dtype), offset=offset)
         return arr.reshape(shape)
     if code == _EXT_OBJARRAY:
-        items = unpack(data)
+        shape, items = unpack(data)
         out = np.empty(len(items), dtype=object)
         if items and isinstance(items[0], (list, np.ndarray)):
             for i, item in enumerate(items):  # nested sequences: numpy must not broadcast them
                 out[i] = item
         else:
             out[:] = items
-        return out
+        return out.reshape(shape)
     return msgpack.ExtType(code, data)
 
 

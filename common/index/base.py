@@ -80,8 +80,8 @@ class VectorIndex(abc.ABC):
         q = as_float32(queries, self.dtype)
         if q.shape[1] != self.dim:
             raise invalid(
-                f"vector dimension mismatch, expected vector size(byte) {self.dim * 4}, "
-                f"actual {q.shape[1] * 4}."
+                f"vector dimension mismatch: the dim ({q.shape[1]}) of query vectors is not equal "
+                f"to the index dim ({self.dim})"
             )
         return normalize_rows(q) if self.metric_type == COSINE else q
 

@@ -118,7 +118,6 @@ AUTOINDEX_ENGINE: dict[int, tuple[str, dict[str, Any]]] = {
 # AUTOINDEX search "level" (1 = default) -> HNSW ef floor; ef is never below k.
 AUTOINDEX_LEVEL_EF = {1: 64, 2: 128, 3: 192, 4: 256, 5: 384, 6: 512, 7: 768, 8: 1024, 9: 1536, 10: 2048}
 
-_RESERVED = {"index_type", "metric_type", "params", "dim", "mmap.enabled", "offset_cache.enabled"}
 _SPARSE_ALGOS = {"TAAT_NAIVE", "DAAT_WAND", "DAAT_MAXSCORE"}
 
 
@@ -200,10 +199,6 @@ def validate_index_params(
     are dropped. Raises MilvusError naming the bad value.
     """
     spec = get_spec(index_type)
-    if dtype not in VECTOR_TYPES:
-        raise MilvusError(
-            Code.INDEX_NOT_SUPPORTED, f"data type {dtype_name(dtype)} can't build with this index {spec.name}"
-        )
     if dtype not in spec.dtypes:
         raise MilvusError(
             Code.INDEX_NOT_SUPPORTED, f"data type {dtype_name(dtype)} can't build with this index {spec.name}"

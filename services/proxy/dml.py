@@ -175,9 +175,8 @@ class DmlHandlers:
         shards = bucket_of(pks, len(meta.vchannels))
         with self.ctx.ticker.dml() as ts:
             self._produce_deletes(meta, pks, shards, ts, partition_id)
-        return milvus_pb2.MutationResult(
-            status=ok(), IDs=encode_ids(pks, schema.primary.dtype), delete_cnt=len(pks), timestamp=ts
-        )
+        # Like Milvus since 2.3.2, a delete reports how many keys it deleted, not the keys.
+        return milvus_pb2.MutationResult(status=ok(), delete_cnt=len(pks), timestamp=ts)
 
     def _query_pks(
         self, meta: CollectionMeta, expr: str, values: dict[str, Any] | None, partition_id: int

@@ -54,3 +54,9 @@ def test_split_rows_keeps_messages_small() -> None:
     per = msgs.MAX_MESSAGE_BYTES // 1024
     assert all(p.stop - p.start <= per for p in pieces)
     assert sum(p.stop - p.start for p in pieces) == 10_000
+
+
+def test_two_dimensional_object_arrays_keep_their_shape() -> None:
+    pks = np.array([["a", "b"], ["c", ""]], dtype=object)
+    out = unpack(pack(pks))
+    assert out.shape == (2, 2) and out.tolist() == [["a", "b"], ["c", ""]]

@@ -49,10 +49,11 @@ def test_flat_scores_are_milvus_distances(metric: str) -> None:
 
 
 CASES = [
+    ("FLAT", {}, {}, 1.0),
     ("IVF_FLAT", {"nlist": 16}, {"nprobe": 16}, 1.0),
     ("IVF_FLAT", {"nlist": 16}, {"nprobe": 4}, 0.85),
     ("IVF_SQ8", {"nlist": 16}, {"nprobe": 16}, 0.9),
-    ("IVF_PQ", {"nlist": 16, "m": 8, "nbits": 8}, {"nprobe": 16}, 0.4),
+    ("IVF_PQ", {"nlist": 16, "m": 8, "nbits": 6}, {"nprobe": 16}, 0.4),
     ("HNSW", {"M": 16, "efConstruction": 100}, {"ef": 64}, 0.9),
     ("AUTOINDEX", {}, {}, 0.9),
 ]
