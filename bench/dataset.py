@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -125,10 +126,15 @@ def ensure_dataset(spec: DatasetSpec, cache_root: Path) -> tuple[Path, bool]:
     final = cache_root / spec.key()
     if (final / "meta.json").exists():
         return final, False
-    tmp = cache_root / (spec.key() + ".partial")
+    # a private scratch dir, renamed into place when complete: two benches at once never see
+    # (or clobber) a half-written data set
+    tmp = cache_root / f"{spec.key()}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     generate(spec, tmp)
+    if (final / "meta.json").exists():  # another run finished first: same bytes, keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+        return final, True
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     return final, True

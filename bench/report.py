@@ -5,12 +5,16 @@ The first target is the baseline (milvus-lite by default); each other target get
 ratio above 1 is bad news and for throughput or recall it is good news. Missing numbers show as
 ``n/a`` with a numbered footnote giving the reason, so a target that could not run (or a phase it
 does not support yet) is visible in the table instead of crashing the bench.
+``python -m bench.report [results.json]`` prints the table of a saved run again.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.metrics import Metric
@@ -179,6 +183,31 @@ def render_table(results: list[TargetResult], metrics: list[Metric]) -> str:
     return "\n".join(lines)
 
 
+def render_notes(results: list[TargetResult], nprobe: int) -> list[str]:
+    """Warnings a reader needs before trusting the IVF rows: unequal recall, an ignored nprobe."""
+    notes: list[str] = []
+    base = results[0] if results else None
+    for res in results:
+        sweep = res.info.get("ivf_sweep") or []
+        recalls = [p["recall"] for p in sweep]
+        if len(recalls) >= 3 and max(recalls) - min(recalls) < 0.01:
+            lo, hi = min(p["nprobe"] for p in sweep), max(p["nprobe"] for p in sweep)
+            notes.append(
+                f"{res.label}: recall@10 is {recalls[0]:.3f} for every nprobe from {lo} to {hi}: "
+                "it ignores nprobe (milvus-lite searches its growing segment with fixed parameters)."
+            )
+    if base is not None and "ivf_recall" in base.metrics:
+        for res in results[1:]:
+            r = res.metrics.get("ivf_recall")
+            if r is not None and abs(r - base.metrics["ivf_recall"]) > 0.02:
+                notes.append(
+                    f"{res.label}: recall@10 at nprobe={nprobe} is {r:.3f} vs {base.metrics['ivf_recall']:.3f} "
+                    f"for {base.label}: the nprobe={nprobe} rows compare unequal work; use the "
+                    "recall-matched row and the FLAT rows."
+                )
+    return notes
+
+
 def render_summary(results: list[TargetResult]) -> str:
     """One line per target: status, wall time and the versions that produced the numbers."""
     out = []
@@ -191,3 +220,25 @@ def render_summary(results: list[TargetResult]) -> str:
             status += f" [machine busy before this run: load {load:.1f}; numbers are noisy]"
         out.append(f"- {r.label}: {status} ({r.wall_s:.1f}s){' [' + versions + ']' if versions else ''}")
     return "\n".join(out)
+
+
+def rerender(path: Path) -> str:
+    """The table and notes of a saved results file, as ``bench.run`` printed them."""
+    from bench.metrics import Params, catalogue
+
+    doc = json.loads(path.read_text())
+    cfg = doc["config"]
+    results = [
+        TargetResult(**{k: t[k] for k in ("name", "label", "status", "reason", "wall_s", "metrics", "errors", "info")})
+        for t in doc["targets"]
+    ]
+    aim = add_recall_matched(results, cfg["nprobe"])
+    params = Params(cfg["nprobe"], cfg["nlist"], cfg["batch_nq"], cfg["hnsw_m"], cfg["hnsw_efc"], cfg["hnsw_ef"], aim)
+    parts = [render_summary(results), "", render_table(results, catalogue(params)), ""]
+    parts += [f"note: {n}" for n in render_notes(results, cfg["nprobe"])]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    default = Path(__file__).resolve().parent / "results" / "latest.json"
+    print(rerender(Path(sys.argv[1]) if len(sys.argv) > 1 else default))

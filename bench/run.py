@@ -30,7 +30,14 @@ from typing import Any
 
 from bench.dataset import DatasetSpec, ensure_dataset
 from bench.metrics import Params, catalogue
-from bench.report import TargetResult, add_recall_matched, compute_ratios, render_summary, render_table
+from bench.report import (
+    TargetResult,
+    add_recall_matched,
+    compute_ratios,
+    render_notes,
+    render_summary,
+    render_table,
+)
 from bench.targets import RunContext, Target, TargetUnavailable, child_env, make_target, stop_process_group
 
 REPO = Path(__file__).resolve().parent.parent
@@ -235,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table)
     print()
+    notes = render_notes(results, args.nprobe)
+    for line in notes:
+        print(f"note: {line}")
+    if notes:
+        print()
 
     doc = {
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -250,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": [r.to_json() for r in results],
         "ratios": compute_ratios(results, metrics),
         "table": table,
+        "notes": notes,
         "wall_s": round(time.monotonic() - started, 1),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

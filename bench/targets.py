@@ -9,6 +9,7 @@ and that reason in the column instead of stopping.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -158,6 +159,12 @@ class MilvusLiteTarget(Target):
         return ctx.work / "venv-lite"
 
     def prepare(self, ctx: RunContext) -> None:
+        ctx.work.mkdir(parents=True, exist_ok=True)
+        with (ctx.work / "venv-lite.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # two benches at once must not build the venv twice
+            self._ensure_venv(ctx)
+
+    def _ensure_venv(self, ctx: RunContext) -> None:
         venv = self.venv(ctx)
         python = venv / "bin" / "python"
         stamp = venv / ".bench-stamp.json"

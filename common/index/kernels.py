@@ -106,7 +106,7 @@ def float_knn(
     nq = q.shape[0]
     if n == 0 or k <= 0:
         return empty_result(nq, max(k, 0), not inner_product)
-    if nq < BLAS_MIN_QUERIES and x_norms is None and row_scale is None:
+    if nq < BLAS_MIN_QUERIES and row_scale is None:
         return _faiss_knn(x, q, k, inner_product, valid)
     return _blas_knn(x, q, k, inner_product, valid, x_norms, row_scale)
 

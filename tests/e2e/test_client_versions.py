@@ -33,7 +33,7 @@ from tests.e2e.client_venvs import (
 )
 from tests.e2e.server import StandaloneServer
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 CLIENTS_DIR = Path(__file__).resolve().parent / "clients"
 OWN = "own"

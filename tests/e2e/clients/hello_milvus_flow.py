@@ -59,6 +59,7 @@ def check_hits(hits: Any, query: np.ndarray, vectors: np.ndarray, randoms: list[
 
 def main(uri: str, name: str) -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*ORM-style PyMilvus API")  # 3.0's notice, a FutureWarning
     print(f"pymilvus {pymilvus.__version__}, collection {name}", flush=True)
     connections.connect("default", uri=uri)
     check(not utility.has_collection(name), f"{name} exists before the flow")

@@ -49,6 +49,7 @@ def cosine_ranking(vectors: np.ndarray, query: np.ndarray, candidates: list[int]
 
 def main(uri: str, name: str) -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*ORM-style PyMilvus API")  # 3.0's notice, a FutureWarning
     print(f"pymilvus {pymilvus.__version__}, collection {name}", flush=True)
     client = MilvusClient(uri=uri)
     check(not client.has_collection(name), f"{name} exists before the flow")
