@@ -45,7 +45,7 @@ DEFAULT_TARGETS = "milvus-lite,quiver-standalone"
 WORKLOAD_FLAGS = (
     "insert_batch", "nlist", "nprobe", "hnsw_m", "hnsw_efc", "hnsw_ef",
     "warmup", "batch_nq", "batch_rounds", "scalar_reps", "count_reps",
-    "nprobe_sweep", "sweep_queries", "flat_queries",
+    "nprobe_sweep", "sweep_queries", "flat_queries", "rpc_timeout",
 )  # fmt: skip
 
 
@@ -86,6 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     w.add_argument("--count-reps", type=int, default=30)
     r = p.add_argument_group("run")
     r.add_argument("--target-timeout", type=float, default=300.0, help="seconds per target workload")
+    r.add_argument(
+        "--rpc-timeout", type=float, default=60.0, help="seconds for one client call; a hung server fails fast"
+    )
     r.add_argument("--startup-timeout", type=float, default=90.0, help="seconds for a server to answer GetVersion")
     r.add_argument("--work-dir", type=Path, default=REPO / ".bench", help="virtualenvs, data sets, logs")
     r.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latest.json")

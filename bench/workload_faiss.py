@@ -52,6 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scalar-reps", type=int, default=0)
     p.add_argument("--count-reps", type=int, default=0)
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--rpc-timeout", type=float, default=0.0)
     return p.parse_args(argv)
 
 

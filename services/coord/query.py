@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from typing import Any
 
 from common.errors import Code, MilvusError
@@ -28,6 +29,7 @@ class QueryCoord:
         self.index = index
         self.channel_leaders: dict[str, str] = {}  # vchannel -> querynode endpoint
         self.distribution: dict[str, dict[str, Any]] = {}  # endpoint -> its last report
+        self._reconcile_lock = threading.Lock()
 
     # --- user-facing --------------------------------------------------------------------
     @rpc
@@ -68,6 +70,9 @@ class QueryCoord:
                     collection_id=collection_id, partition_ids=[], replica_number=replica_number, load_all=True
                 )
             self.cat.save_load_info(info)
+        # watch the channels, then load the sealed segments next to them: small collections are
+        # loaded when this returns; large ones keep loading in the background loop
+        self.reconcile()
         self.reconcile()
 
     @rpc
@@ -171,6 +176,11 @@ class QueryCoord:
         return list(dist)
 
     def reconcile(self) -> None:
+        """One pass of the checkers; passes never overlap (the loop and load calls share it)."""
+        with self._reconcile_lock:
+            self._reconcile()
+
+    def _reconcile(self) -> None:
         nodes = self.refresh_distribution()
         with self.cat.lock:
             wanted_channels: dict[str, Any] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
@@ -12,6 +13,7 @@ from services.proxy.context import ProxyContext, db_of
 from services.proxy.status import guard, ok
 
 _INDEX_STATE = {"Finished": 3, "InProgress": 2, "Failed": 4}
+FLUSH_GRACE_SECONDS = 0.5
 
 
 def index_params(extra: Any) -> dict[str, str]:
@@ -193,6 +195,7 @@ class IndexLoadHandlers:
     def Flush(self, request: Any, context: Any) -> Any:
         db = db_of(request, context)
         resp = milvus_pb2.FlushResponse(status=ok(), db_name=db)
+        pending: list[list[int]] = []
         for name in request.collection_names:
             meta = self.ctx.cache.get(db, name)
             out = self.ctx.coord.call("flush", collection_id=meta.id)
@@ -200,6 +203,14 @@ class IndexLoadHandlers:
             resp.flush_coll_segIDs[name].CopyFrom(schema_pb2.LongArray(data=out["flushed_segment_ids"]))
             resp.coll_seal_times[name] = out["flush_ts"] >> 18
             resp.coll_flush_ts[name] = out["flush_ts"]
+            pending.append(out["segment_ids"])
+        # Tick now so datanodes see the seal time at once, and give them a moment: clients poll
+        # GetFlushState right after this returns, then only every 500 ms.
+        self.ctx.ticker.report()
+        deadline = time.monotonic() + FLUSH_GRACE_SECONDS
+        for segment_ids in pending:
+            while time.monotonic() < deadline and not self.ctx.coord.call("get_flush_state", segment_ids=segment_ids):
+                time.sleep(0.01)
         return resp
 
     @guard("GetFlushState")
