@@ -43,7 +43,7 @@ test-e2e: $(STAMP)
 	$(PY) -m pytest -q tests/e2e $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) -m bench.run $(ARGS)
+	$(PY) -m bench.run $(ARGS) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .bench .pytest_cache .mypy_cache .ruff_cache quiver-data

@@ -51,10 +51,8 @@ _ELEMENT_WORD = {DataType.Bool: "bool", DataType.Int8: "int", DataType.Int16: "i
 
 def type_mismatch(field: Field) -> Exception:
     """The "array type mismatch" error Milvus gives when the expected oneof is absent."""
-    if field.dtype == DataType.Array:
-        need = f"need {dtype_name(field.element_type)} array"
-    else:
-        need = _NEED[field.dtype]
+    is_array = field.dtype == DataType.Array
+    need = f"need {dtype_name(field.element_type)} array" if is_array else _NEED[field.dtype]
     prefix = _PREFIX.get(field.dtype, "field")
     return mismatch(f"{prefix} '{field.name}' is illegal, array type mismatch", need, "got nil")
 

@@ -86,9 +86,7 @@ class VectorIndex(abc.ABC):
         return normalize_rows(q) if self.metric_type == COSINE else q
 
     @abc.abstractmethod
-    def _knn(
-        self, q: Any, k: int, params: dict[str, Any], valid: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _knn(self, q: Any, k: int, params: dict[str, Any], valid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Engine top-k on prepared queries with normalised params; valid is None or a partial mask."""
 
     @abc.abstractmethod

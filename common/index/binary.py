@@ -53,9 +53,7 @@ class BinaryIndex(VectorIndex):
             trainer = faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(idx.dim), idx.dim, idx.nlist)
             trainer.train(codes)
             idx.centroids = (
-                faiss.rev_swig_ptr(
-                    faiss.downcast_IndexBinary(trainer.quantizer).xb.data(), idx.nlist * codes.shape[1]
-                )
+                faiss.rev_swig_ptr(faiss.downcast_IndexBinary(trainer.quantizer).xb.data(), idx.nlist * codes.shape[1])
                 .reshape(idx.nlist, -1)
                 .copy()
             )

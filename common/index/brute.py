@@ -70,9 +70,7 @@ def _prepare(vectors: Any, queries: Any, metric: str, dtype: int) -> tuple[Any, 
     x = as_float32(vectors, dtype)
     q = as_float32(queries, dtype)
     if x.shape[0] and q.shape[1] != x.shape[1]:
-        raise invalid(
-            f"vector dimension mismatch: queries have dim {q.shape[1]}, vectors have dim {x.shape[1]}"
-        )
+        raise invalid(f"vector dimension mismatch: queries have dim {q.shape[1]}, vectors have dim {x.shape[1]}")
     if metric == COSINE:
         # scale each row's inner product by 1/|x| instead of normalising a copy of x
         norms = np.sqrt(np.einsum("ij,ij->i", x, x))

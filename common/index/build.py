@@ -22,9 +22,7 @@ from .params import normalize_index_type, resolve_engine, validate_index_params
 from .sparse import SparseIndex, SparseRows
 
 
-def build_index(
-    index_type: str, metric_type: str, params: Mapping[str, Any], vectors: Any, dtype: int
-) -> VectorIndex:
+def build_index(index_type: str, metric_type: str, params: Mapping[str, Any], vectors: Any, dtype: int) -> VectorIndex:
     """Build an index over ``vectors`` (row i gets offset i).
 
     ``vectors`` is the column in the shared layout: float32/float16/uint16 (bf16 bits)/int8

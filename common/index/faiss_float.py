@@ -70,9 +70,7 @@ class FaissFloatIndex(VectorIndex):
             if engine == "IVF_FLAT":
                 index = faiss.IndexIVFFlat(quantizer, d, idx.nlist, fm)
             elif engine == "IVF_SQ8":
-                index = faiss.IndexIVFScalarQuantizer(
-                    quantizer, d, idx.nlist, faiss.ScalarQuantizer.QT_8bit, fm
-                )
+                index = faiss.IndexIVFScalarQuantizer(quantizer, d, idx.nlist, faiss.ScalarQuantizer.QT_8bit, fm)
             elif engine == "IVF_PQ":
                 index = faiss.IndexIVFPQ(quantizer, d, idx.nlist, int(params["m"]), int(params["nbits"]), fm)
             else:

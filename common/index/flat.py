@@ -25,9 +25,7 @@ class FlatIndex(VectorIndex):
         self.norms: np.ndarray | None = None
 
     @classmethod
-    def build(
-        cls, index_type: str, metric: str, params: dict[str, Any], x: np.ndarray, dtype: int
-    ) -> FlatIndex:
+    def build(cls, index_type: str, metric: str, params: dict[str, Any], x: np.ndarray, dtype: int) -> FlatIndex:
         """``x`` is float32 (n, dim); COSINE rows are stored normalised."""
         idx = cls()
         idx.index_type, idx.engine, idx.metric_type = index_type, "FLAT", metric

@@ -79,9 +79,7 @@ def check_metric_match(index_metric: str, requested: str | None) -> str:
     if not requested:
         return index_metric
     if requested.upper() != index_metric.upper():
-        raise invalid(
-            f"metric type not match: invalid parameter[expected={index_metric}][actual={requested.upper()}]"
-        )
+        raise invalid(f"metric type not match: invalid parameter[expected={index_metric}][actual={requested.upper()}]")
     return index_metric
 
 

@@ -219,9 +219,7 @@ def validate_index_params(
     if spec.name.startswith("SPARSE") and "inverted_index_algo" in flat:
         algo = str(flat["inverted_index_algo"]).upper()
         if algo not in _SPARSE_ALGOS:
-            raise invalid(
-                f"inverted_index_algo {algo} not found or not supported, supported: {sorted(_SPARSE_ALGOS)}"
-            )
+            raise invalid(f"inverted_index_algo {algo} not found or not supported, supported: {sorted(_SPARSE_ALGOS)}")
         out["inverted_index_algo"] = algo
     if spec.name == "AUTOINDEX":
         engine, engine_params = AUTOINDEX_ENGINE[dtype]
@@ -247,9 +245,7 @@ def resolve_engine(index_type: str, dtype: int) -> str:
     return name
 
 
-def validate_search_params(
-    index_type: str, params: Mapping[str, Any], k: int | None = None
-) -> dict[str, Any]:
+def validate_search_params(index_type: str, params: Mapping[str, Any], k: int | None = None) -> dict[str, Any]:
     """Check search parameters for an index type; returns them normalised with defaults.
 
     ``k`` (the top-k) enables the HNSW rule that ``ef`` must be at least ``k``; when ``ef``

@@ -80,9 +80,7 @@ class Postings:
         sorted_idx = idx[order]
         terms, first = np.unique(sorted_idx, return_index=True)
         starts = np.append(first, len(sorted_idx)).astype(np.int64)
-        return cls(
-            terms.astype(np.uint32), starts, rows[order].astype(np.int64), vals[order].astype(np.float32)
-        )
+        return cls(terms.astype(np.uint32), starts, rows[order].astype(np.int64), vals[order].astype(np.float32))
 
     def score(self, q_idx: np.ndarray, q_val: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores float64 (n,), touched bool (n,)) of one query against every row."""

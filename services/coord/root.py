@@ -217,7 +217,6 @@ class RootCoord:
         return sorted(self.cat.partitions.get(coll_id, {}).values(), key=lambda p: p.id)
 
     # --- partitions ---------------------------------------------------------------------
-    @rpc
     def create_partition(self, db_name: str, collection: str, partition: str) -> None:
         _validate_name("partition", partition)
         with self.cat.lock:

@@ -7,6 +7,7 @@ only the active one serves; a standby takes over when the active one's lease exp
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -103,6 +104,14 @@ class Coordinator:
         self.data.reconcile_channels()
 
     @rpc
+    def create_partition(self, db_name: str, collection: str, partition: str) -> None:
+        """Create a partition; on a loaded collection it is served before this returns (as Milvus)."""
+        self.root.create_partition(db_name, collection, partition)
+        coll = self.root.get(db_name, collection)
+        if coll.id in self.ctx.catalog.load_infos:
+            self.query.reconcile()
+
+    @rpc
     def drop_partition(self, db_name: str, collection: str, partition: str) -> None:
         if partition == DEFAULT_PARTITION:
             raise invalid("default partition cannot be deleted")
@@ -183,7 +192,5 @@ class CoordSession:
 
     def stop(self) -> None:
         self._stop.set()
-        try:
+        with contextlib.suppress(Exception):  # the store may already be gone at shutdown
             self.kv.revoke(self.lease)
-        except Exception:
-            pass

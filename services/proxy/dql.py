@@ -89,7 +89,7 @@ class DqlHandlers:
         inner = sp.pop("params", None)
         if isinstance(inner, dict):
             sp.update(inner)
-        search_params = validate_search_params(index_type, sp)
+        search_params = validate_search_params(index_type, sp, k=topk)
         queries = decode_placeholder_group(request.placeholder_group, field)
         nq = int(queries.shape[0])
         plan = plan_outputs(schema, list(request.output_fields), include_pk=False)

@@ -56,7 +56,7 @@ class Proxy:
         log.info("proxy serving Milvus gRPC on %s:%d, HTTP on %d", self.cfg.host, self.grpc_port, self.http_port)
 
     def _start_http(self) -> None:
-        app = create_app(self._healthy)
+        app = create_app(self._healthy, MilvusServicer(self.ctx))
         config = uvicorn.Config(app, host=self.cfg.host, port=self.cfg.http_port, log_level="warning", access_log=False)
         self._http = uvicorn.Server(config)
         thread = threading.Thread(target=self._http.run, name="proxy-http", daemon=True)

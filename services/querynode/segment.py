@@ -105,7 +105,7 @@ class Segment:
             scores, offsets = index.search(spec.queries, spec.k, spec.params, valid=mask)
         else:
             scores, offsets = brute_force_search(
-                cols[spec.field][:n], spec.queries, spec.metric, spec.k, spec.dtype, valid=mask
+                cols[spec.field][:n], spec.queries, spec.metric, spec.k, spec.dtype, valid=mask, params=spec.params
             )
         filled = offsets >= 0
         safe = np.where(filled, offsets, 0)

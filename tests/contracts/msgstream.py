@@ -118,6 +118,7 @@ def check_large_payloads(stream: MsgStream) -> None:
     reader = stream.reader(channel)
     try:
         got = read_n(reader, 3, timeout=60)
+        assert [len(m.payload) for m in got] == [len(big), 0, len(big)]
         assert [m.payload for m in got] == [big, b"", big[::-1]]
     finally:
         reader.close()

@@ -68,9 +68,7 @@ def test_argument_errors() -> None:
 
 
 def test_brute_force_range_search() -> None:
-    scores, offsets = brute_force_search(
-        X, X[:2], "L2", 50, FLOAT, params={"radius": 30.0, "range_filter": 10.0}
-    )
+    scores, offsets = brute_force_search(X, X[:2], "L2", 50, FLOAT, params={"radius": 30.0, "range_filter": 10.0})
     found = offsets >= 0
     assert found.any() and np.all(scores[found] >= 10.0) and np.all(scores[found] < 30.0)
     full = ((X[:2, None, :] - X[None]) ** 2).sum(-1)

@@ -61,17 +61,13 @@ CASES = [
 
 @pytest.mark.parametrize("metric", ["L2", "IP", "COSINE"])
 @pytest.mark.parametrize(("index_type", "build", "search", "min_recall"), CASES)
-def test_ann_recall_and_round_trip(
-    index_type: str, build: dict, search: dict, min_recall: float, metric: str
-) -> None:
+def test_ann_recall_and_round_trip(index_type: str, build: dict, search: dict, min_recall: float, metric: str) -> None:
     idx = build_index(index_type, metric, build, DATA, FLOAT)
     assert idx.count == len(DATA) and idx.dim == 16 and idx.metric_type == metric
     scores, offsets = idx.search(QUERIES, 10, search)
     _, truth = brute_force_search(DATA, QUERIES, metric, 10, FLOAT)
     # graph search under raw inner product (not a metric) is measurably weaker
-    assert _recall(offsets, truth) >= (
-        min_recall - 0.15 if metric == "IP" and "IVF" not in index_type else min_recall
-    )
+    assert _recall(offsets, truth) >= (min_recall - 0.15 if metric == "IP" and "IVF" not in index_type else min_recall)
     ascending = metric == "L2"
     assert np.all(np.diff(scores, axis=1) >= -1e-5) if ascending else np.all(np.diff(scores, axis=1) <= 1e-5)
     loaded = load_index(idx.serialize())

@@ -65,9 +65,7 @@ def test_defaults_and_string_values() -> None:
 
 
 def test_unknown_keys_dropped_and_nested_params_flattened() -> None:
-    out = validate_index_params(
-        "ivf_flat", "", {"metric_type": "IP", "params": '{"nlist": 64}', "foo": 1}, FLOAT, 8
-    )
+    out = validate_index_params("ivf_flat", "", {"metric_type": "IP", "params": '{"nlist": 64}', "foo": 1}, FLOAT, 8)
     assert out == {"nlist": 64, "metric_type": "IP"}
 
 
@@ -88,12 +86,8 @@ def test_ivf_pq_rules() -> None:
 
 
 def test_hnsw_ranges() -> None:
-    assert (
-        _err(validate_index_params, "HNSW", "L2", {"M": 1}, FLOAT, 8).message == "M out of range: [2, 2048]"
-    )
-    assert (
-        "efConstruction" in _err(validate_index_params, "HNSW", "L2", {"efConstruction": 0}, FLOAT, 8).message
-    )
+    assert _err(validate_index_params, "HNSW", "L2", {"M": 1}, FLOAT, 8).message == "M out of range: [2, 2048]"
+    assert "efConstruction" in _err(validate_index_params, "HNSW", "L2", {"efConstruction": 0}, FLOAT, 8).message
 
 
 def test_data_type_must_fit_index() -> None:
@@ -148,9 +142,7 @@ def test_hnsw_ef_must_cover_k() -> None:
     assert validate_search_params("HNSW", {}, k=5) == {"ef": 16}
     assert validate_search_params("HNSW", {}, k=100) == {"ef": 100}
     assert validate_search_params("HNSW", {"ef": 10}, k=10) == {"ef": 10}
-    assert (
-        _err(validate_search_params, "HNSW", {"ef": 5}, k=10).message == "ef(5) should be larger than k(10)"
-    )
+    assert _err(validate_search_params, "HNSW", {"ef": 5}, k=10).message == "ef(5) should be larger than k(10)"
 
 
 def test_autoindex_search_level() -> None:
