@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from urllib.parse import quote
 
 import pulsar
@@ -54,14 +55,39 @@ def decode_id(message_id: bytes) -> pulsar.MessageId:
     return pulsar.MessageId.deserialize(bytes(message_id))
 
 
-class PulsarReader(Reader):
-    """Wraps a pulsar Reader and drops redelivered messages (ids not after the last one)."""
+# open(start, inclusive) -> a pulsar Reader on the channel's topic
+OpenReader = Callable[[pulsar.MessageId, bool], pulsar.Reader]
 
-    def __init__(self, channel: str, reader: pulsar.Reader, floor: OrderKey | None, inclusive: bool) -> None:
+
+class PulsarReader(Reader):
+    """Reads one topic in order, dropping redeliveries and recovering from stalled dispatch.
+
+    Any message whose id is not after the last one returned (or is before the start) is a
+    redelivery and is skipped. pulsar-lite 0.2.0 now and then stops dispatching to a reader
+    although the topic has more messages: after ``stall_check`` idle seconds the reader asks
+    the broker whether messages are available and, if so, reopens after the last one it
+    returned. It only asks once it has seen a message (or started from one), because the
+    broker answers that question for an empty topic by dropping the connection.
+    """
+
+    def __init__(
+        self,
+        channel: str,
+        open_reader: OpenReader,
+        start: pulsar.MessageId | None,
+        inclusive: bool,
+        stall_check: float = 5.0,
+    ) -> None:
         self._channel = channel
-        self._reader = reader
-        self._last = floor
+        self._open = open_reader
+        self._start = pulsar.MessageId.earliest if start is None else start
+        self._start_inclusive = inclusive
+        self._last_id: pulsar.MessageId | None = None
+        self._last = None if start is None else order_key(start)
         self._floor_inclusive = inclusive  # the floor itself may still be returned once
+        self._stall_check = stall_check
+        self._idle_since = self._checked_at = time.monotonic()
+        self._reader = open_reader(self._start, inclusive)
 
     def read(self, timeout: float) -> StreamMessage | None:
         deadline = time.monotonic() + max(0.0, timeout)
@@ -70,6 +96,7 @@ class PulsarReader(Reader):
             try:
                 message = self._reader.read_next(wait_ms)
             except pulsar.Timeout:
+                self._recover_if_stalled()
                 return None
             message_id = message.message_id()
             key = order_key(message_id)
@@ -79,8 +106,30 @@ class PulsarReader(Reader):
                 if time.monotonic() >= deadline:
                     return None
                 continue  # at or below what this reader already returned: a redelivery
-            self._last, self._floor_inclusive = key, False
+            self._last, self._floor_inclusive, self._last_id = key, False, message_id
+            self._idle_since = time.monotonic()
             return StreamMessage(self._channel, message_id.serialize(), message.data())
+
+    def _recover_if_stalled(self) -> None:
+        now = time.monotonic()
+        if self._last is None or min(now - self._idle_since, now - self._checked_at) < self._stall_check:
+            return
+        self._checked_at = now
+        try:
+            available = self._reader.has_message_available()
+        except pulsar.PulsarException as exc:
+            log.debug("%s: cannot ask for available messages: %s", self._channel, exc)
+            return
+        if not available:
+            return
+        log.warning("%s: reader stalled with messages available; reopening it", self._channel)
+        if self._last_id is None:
+            fresh = self._open(self._start, self._start_inclusive)
+        else:
+            fresh = self._open(self._last_id, False)
+        stale, self._reader = self._reader, fresh
+        with contextlib.suppress(pulsar.PulsarException):
+            stale.close()
 
     def close(self) -> None:
         with contextlib.suppress(pulsar.AlreadyClosed):
@@ -99,6 +148,7 @@ class PulsarStream(MsgStream):
         admin_url: str | None = None,
         operation_timeout: float = 30.0,
         receiver_queue_size: int = 100,
+        stall_check: float = 5.0,
     ) -> None:
         self._tenant = tenant
         self._namespace = namespace
@@ -106,6 +156,7 @@ class PulsarStream(MsgStream):
         self._admin_url = admin_url.rstrip("/") if admin_url else None
         self._operation_timeout = operation_timeout
         self._receiver_queue_size = receiver_queue_size
+        self._stall_check = stall_check
         self._client = pulsar.Client(
             service_url,
             operation_timeout_seconds=max(1, int(operation_timeout)),
@@ -166,19 +217,23 @@ class PulsarStream(MsgStream):
         raise AssertionError("unreachable")
 
     def reader(self, channel: str, start: bytes | None = None, inclusive: bool = False) -> Reader:
-        start_id = pulsar.MessageId.earliest if start is None else decode_id(start)
-        floor = None if start is None else order_key(start_id)
-        reader: pulsar.Reader | None = None
-        for attempt in self._retrying():
-            with attempt:
-                reader = self._client.create_reader(
-                    self.topic(channel),
-                    start_id,
-                    receiver_queue_size=self._receiver_queue_size,
-                    start_message_id_inclusive=inclusive,
-                )
-        assert reader is not None
-        return PulsarReader(channel, reader, floor, inclusive)
+        topic = self.topic(channel)
+
+        def open_reader(start_id: pulsar.MessageId, start_inclusive: bool) -> pulsar.Reader:
+            reader: pulsar.Reader | None = None
+            for attempt in self._retrying():
+                with attempt:
+                    reader = self._client.create_reader(
+                        topic,
+                        start_id,
+                        receiver_queue_size=self._receiver_queue_size,
+                        start_message_id_inclusive=start_inclusive,
+                    )
+            assert reader is not None
+            return reader
+
+        start_id = None if start is None else decode_id(start)
+        return PulsarReader(channel, open_reader, start_id, inclusive, self._stall_check)
 
     def compare(self, a: bytes, b: bytes) -> int:
         x, y = order_key(decode_id(a)), order_key(decode_id(b))

@@ -103,8 +103,7 @@ class DdlHandlers:
         d = self.ctx.coord.call(
             "describe_collection", db_name=db, name=request.collection_name, collection_id=request.collectionID
         )
-        self.ctx.cache.invalidate(db, request.collection_name)
-        meta = self.ctx.cache.get(db, d["name"])
+        meta = self.ctx.cache.put(db, request.collection_name or d["name"], d)
         return milvus_pb2.DescribeCollectionResponse(
             status=ok(),
             schema=meta.schema.to_proto(),

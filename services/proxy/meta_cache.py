@@ -81,6 +81,13 @@ class MetaCache:
             self._by_name[key] = meta
         return meta
 
+    def put(self, db: str, name: str, described: dict[str, Any]) -> CollectionMeta:
+        """Cache what the coordinator just described (DescribeCollection refreshes the cache)."""
+        meta = CollectionMeta.from_coord(described)
+        with self._lock:
+            self._by_name[(db or "default", name)] = meta
+        return meta
+
     def invalidate(self, db: str = "", name: str = "", collection_id: int = 0) -> None:
         with self._lock:
             if name:

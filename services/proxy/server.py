@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent import futures
 
 import grpc
 import uvicorn
@@ -36,17 +37,16 @@ class Proxy:
             ticker=DmlTicker(coord, node_id, cfg.timetick_interval_ms / 1000),
             scheduler=Scheduler(),
         )
+        self.servicer = MilvusServicer(self.ctx)  # one servicer behind gRPC and REST alike
         self._grpc: grpc.Server | None = None
         self._http: uvicorn.Server | None = None
         self.grpc_port = 0
         self.http_port = 0
 
     def start(self) -> None:
-        from concurrent import futures
-
         self.ctx.ticker.start()
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=GRPC_OPTIONS)
-        milvus_pb2_grpc.add_MilvusServiceServicer_to_server(MilvusServicer(self.ctx), server)
+        milvus_pb2_grpc.add_MilvusServiceServicer_to_server(self.servicer, server)
         self.grpc_port = server.add_insecure_port(f"{self.cfg.host}:{self.cfg.grpc_port}")
         if self.grpc_port == 0:
             raise OSError(f"cannot bind the Milvus gRPC port {self.cfg.host}:{self.cfg.grpc_port}")
@@ -56,7 +56,7 @@ class Proxy:
         log.info("proxy serving Milvus gRPC on %s:%d, HTTP on %d", self.cfg.host, self.grpc_port, self.http_port)
 
     def _start_http(self) -> None:
-        app = create_app(self._healthy, MilvusServicer(self.ctx))
+        app = create_app(self._healthy, self.servicer)
         config = uvicorn.Config(app, host=self.cfg.host, port=self.cfg.http_port, log_level="warning", access_log=False)
         self._http = uvicorn.Server(config)
         thread = threading.Thread(target=self._http.run, name="proxy-http", daemon=True)

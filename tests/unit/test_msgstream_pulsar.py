@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 
 import pulsar
@@ -26,17 +27,34 @@ class _FakeMessage:
 class _FakeReader:
     """Delivers the given entries in order, as a redelivering broker might."""
 
-    def __init__(self, entries: list[int]) -> None:
+    def __init__(self, entries: list[int], available: bool = False) -> None:
         self._entries = list(entries)
+        self.available = available
         self.closed = False
 
     def read_next(self, timeout_millis: int) -> _FakeMessage:
         if not self._entries:
+            time.sleep(timeout_millis / 1000)
             raise pulsar.Timeout()
         return _FakeMessage(self._entries.pop(0))
 
+    def has_message_available(self) -> bool:
+        return self.available
+
     def close(self) -> None:
         self.closed = True
+
+
+class _Opener:
+    """Hands out prepared fake readers and records where each was opened."""
+
+    def __init__(self, *readers: _FakeReader) -> None:
+        self._readers = list(readers)
+        self.opened: list[tuple[tuple[int, int], bool]] = []
+
+    def __call__(self, start: pulsar.MessageId, inclusive: bool) -> _FakeReader:
+        self.opened.append(((start.ledger_id(), start.entry_id()), inclusive))
+        return self._readers.pop(0)
 
 
 def _drain(reader: PulsarReader) -> list[bytes]:
@@ -48,7 +66,7 @@ def _drain(reader: PulsarReader) -> list[bytes]:
 
 def test_redelivered_messages_are_dropped() -> None:
     fake = _FakeReader([0, 1, 1, 2, 0, 1, 3, 2, 4])
-    reader = PulsarReader("ch", fake, None, inclusive=False)  # type: ignore[arg-type]
+    reader = PulsarReader("ch", _Opener(fake), None, inclusive=False)  # type: ignore[arg-type]
     assert _drain(reader) == [b"e0", b"e1", b"e2", b"e3", b"e4"]
     reader.close()
     assert fake.closed
@@ -57,9 +75,40 @@ def test_redelivered_messages_are_dropped() -> None:
 @pytest.mark.parametrize(("inclusive", "expected"), [(False, [b"e6", b"e7"]), (True, [b"e5", b"e6", b"e7"])])
 def test_start_position_is_a_floor(inclusive: bool, expected: list[bytes]) -> None:
     fake = _FakeReader([3, 4, 5, 5, 6, 5, 7])  # a broker that ignored the start position
-    floor = (1, 5, -1, -1)
-    reader = PulsarReader("ch", fake, floor, inclusive)  # type: ignore[arg-type]
+    opener = _Opener(fake)
+    reader = PulsarReader("ch", opener, pulsar.MessageId(-1, 1, 5, -1), inclusive)  # type: ignore[arg-type]
     assert _drain(reader) == expected
+    assert opener.opened == [((1, 5), inclusive)]
+
+
+def test_stalled_reader_is_reopened_after_the_last_message() -> None:
+    stalled = _FakeReader([0, 1], available=True)  # the broker stops dispatching after entry 1
+    fresh = _FakeReader([1, 2, 3])  # reopened exclusive of entry 1, with one redelivery
+    opener = _Opener(stalled, fresh)
+    reader = PulsarReader("ch", opener, None, False, stall_check=0.1)  # type: ignore[arg-type]
+    assert [reader.read(1) for _ in range(2)] != [None, None]
+    assert reader.read(0.02) is None  # idle, but not for long enough to suspect a stall
+    assert len(opener.opened) == 1
+    payloads = []
+    for _ in range(20):
+        message = reader.read(0.05)
+        if message is not None:
+            payloads.append(message.payload)
+        if len(payloads) == 2:
+            break
+    assert payloads == [b"e2", b"e3"]
+    assert opener.opened[1] == ((1, 1), False)
+    assert stalled.closed
+
+
+def test_idle_reader_at_the_end_is_not_reopened() -> None:
+    idle = _FakeReader([0], available=False)
+    opener = _Opener(idle)
+    reader = PulsarReader("ch", opener, None, False, stall_check=0.05)  # type: ignore[arg-type]
+    assert reader.read(1) is not None
+    for _ in range(5):
+        assert reader.read(0.05) is None
+    assert len(opener.opened) == 1
 
 
 def test_compare_orders_by_ledger_then_entry() -> None:

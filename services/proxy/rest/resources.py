@@ -215,6 +215,10 @@ def register_databases(router: APIRouter, gw: Gateway) -> None:
         gw.call("AlterDatabase", request)
         return ok()
 
+    @router.post("/databases/alter_properties", summary="Set database properties")
+    def alter_database_properties(req: m.DatabasePropertiesReq) -> Response:
+        return alter_database(req)
+
     @router.post("/databases/drop_properties", summary="Remove database properties")
     def drop_database_properties(req: m.DropDatabasePropertiesReq) -> Response:
         gw.call("AlterDatabase", milvus_pb2.AlterDatabaseRequest(db_name=req.dbName, delete_keys=req.propertyKeys))
