@@ -136,7 +136,7 @@ def refresh(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> No
     if meta.get("deletionTimestamp"):
         return
     try:
-        _, status = reconcile(kube(), body)
+        _plan, status = reconcile(kube(), body)
     except SpecError:
         return
     _set_status(patch, dict(body.get("status") or {}), status)

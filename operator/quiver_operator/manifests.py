@@ -86,10 +86,9 @@ def quiver_config(cluster: ClusterSpec) -> Obj:
     ns, base = cluster.namespace, cluster.base
     cfg: Obj = {"data_dir": DATA_DIR}
     etcd, storage, pulsar = cluster.dependencies
-    if etcd.mode == "external":
-        cfg["kv"] = {"backend": "etcd", "etcd": {"endpoints": list(etcd.endpoints), "root_path": cluster.name}}
-    elif etcd.mode == "incluster":
-        cfg["kv"] = {"backend": "etcd", "etcd": {"endpoints": [f"{base}-etcd.{ns}.svc:2379"], "root_path": cluster.name}}
+    if etcd.mode != "embedded":
+        etcd_endpoints = list(etcd.endpoints) if etcd.mode == "external" else [f"{base}-etcd.{ns}.svc:2379"]
+        cfg["kv"] = {"backend": "etcd", "etcd": {"endpoints": etcd_endpoints, "root_path": cluster.name}}
     else:
         cfg["kv"] = {"backend": "local"}
     if storage.mode == "embedded":

@@ -145,10 +145,8 @@ def _dependency(kind: str, raw: dict[str, Any], mode: str) -> Dependency:
     )
     if in_cluster.deletion_policy not in ("Retain", "Delete"):
         raise SpecError(f"spec.dependencies.{kind}.inCluster.deletionPolicy must be Retain or Delete")
-    if kind == "etcd":
-        endpoints = list(raw.get("endpoints") or [])
-    else:
-        endpoints = [raw["endpoint"]] if raw.get("endpoint") else []
+    single = [raw["endpoint"]] if raw.get("endpoint") else []
+    endpoints: list[str] = list(raw.get("endpoints") or []) if kind == "etcd" else single
     if external:
         dep_mode = "external"
         if not endpoints:
@@ -162,7 +160,7 @@ def _dependency(kind: str, raw: dict[str, Any], mode: str) -> Dependency:
         raise SpecError("spec.dependencies.etcd.inCluster.replicas must be odd (1, 3, 5)")
     if kind == "storage" and external and not raw.get("secretRef"):
         raise SpecError("spec.dependencies.storage.external needs secretRef: a Secret with accesskey and secretkey")
-    options = {
+    options: dict[str, Any] = {
         k: raw[k] for k in ("bucket", "secure", "region", "rootPath", "tenant", "namespace", "type") if k in raw
     }
     return Dependency(kind, dep_mode, endpoints, raw.get("secretRef", ""), in_cluster, options)

@@ -46,9 +46,8 @@ def quiver_condition(deployments: dict[str, Obj | None], plan: Plan | None) -> O
         return _condition("QuiverReady", False, "Creating", f"waiting for Deployments of {', '.join(missing)}")
     rolling = [k for k, d in deployments.items() if not rolled_out(d)]
     if plan is not None and plan.held:
-        return _condition(
-            "QuiverReady", False, "RollingOut", f"updating the image; {', '.join(plan.held)} wait for {', '.join(plan.waiting_for)}"
-        )
+        message = f"updating the image; {', '.join(plan.held)} wait for {', '.join(plan.waiting_for)}"
+        return _condition("QuiverReady", False, "RollingOut", message)
     if rolling:
         return _condition("QuiverReady", False, "NotAvailable", f"not all pods available: {', '.join(rolling)}")
     return _condition("QuiverReady", True, "Available", "every role is available")
@@ -84,13 +83,14 @@ def compute_status(
         key: int(((d or {}).get("status") or {}).get("availableReplicas", 0)) for key, d in deployments.items()
     }
     old = old_status or {}
+    now = now or dt.datetime.now(dt.timezone.utc)
     return {
         "status": state,
         "endpoint": endpoint(cluster),
         "mode": cluster.mode,
         "observedGeneration": generation,
         "replicas": replicas,
-        "conditions": merge_conditions(old.get("conditions") or [], conditions, now or dt.datetime.now(dt.timezone.utc)),
+        "conditions": merge_conditions(old.get("conditions") or [], conditions, now),
     }
 
 
