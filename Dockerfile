@@ -30,6 +30,8 @@ VOLUME ["/var/lib/quiver"]
 USER 10001:10001
 EXPOSE 19530 9091
 # The proxy (and standalone) answer GET /healthz on the HTTP port; python is the only client here.
+# Other roles serve no HTTP: run them with `docker run --no-healthcheck` (Kubernetes ignores this
+# instruction and uses the chart's probes).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('QUIVER_HTTP_PORT', '9091'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4).status == 200 else 1)"]
 ENTRYPOINT ["quiver"]

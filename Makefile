@@ -11,6 +11,8 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run      install into .venv and start Quiver standalone (gRPC 19530, HTTP 9091)"
 	@echo "make test     install what the tests need (incl. etcd, SeaweedFS, pulsar-lite) and run them all"
+	@echo "make cluster  start a local cluster (etcd, SeaweedFS, pulsar-lite + every role as a process)"
+	@echo "make cluster-down  stop it"
 	@echo "make bench    compare Quiver with milvus-lite 2.5.1 on the same workload"
 	@echo "make lint     ruff and mypy"
 
@@ -26,12 +28,12 @@ run: $(STAMP)
 	$(VENV)/bin/quiver run standalone $(ARGS)
 
 $(SERVERS_STAMP): $(STAMP) scripts/install-servers.sh
-	bash scripts/install-servers.sh $(VENV)
+	VENV=$(CURDIR)/$(VENV) bash scripts/install-servers.sh
 	touch $(SERVERS_STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check common services quiver tests bench
-	$(VENV)/bin/mypy common services quiver
+	$(VENV)/bin/ruff check common services quiver tests bench operator
+	$(VENV)/bin/mypy common services quiver operator/quiver_operator
 
 test: $(STAMP) $(SERVERS_STAMP) lint
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
@@ -42,8 +44,14 @@ test-unit: $(STAMP)
 test-e2e: $(STAMP)
 	$(PY) -m pytest -q tests/e2e $(PYTEST_ARGS)
 
+cluster: $(STAMP) $(SERVERS_STAMP)
+	$(PY) -m quiver.devcluster up $(ARGS)
+
+cluster-down: $(STAMP)
+	$(PY) -m quiver.devcluster down $(ARGS)
+
 bench: $(STAMP)
 	$(PY) -m bench.run $(ARGS) $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .bench .pytest_cache .mypy_cache .ruff_cache quiver-data
+	rm -rf $(VENV) .venv-clients .bench .cluster .pytest_cache .mypy_cache .ruff_cache quiver-data

@@ -45,7 +45,13 @@ def open_stream(cfg: QuiverConfig) -> MsgStream:
     from common.msgstream.pulsar import PulsarStream
 
     p = cfg.stream.pulsar
-    return PulsarStream(p.service_url, tenant=p.tenant, namespace=p.namespace)
+    return PulsarStream(
+        p.service_url,
+        tenant=p.tenant,
+        namespace=p.namespace,
+        topic_prefix=cfg.stream.topic_prefix,
+        auth_token=p.auth_token,
+    )
 
 
 def open_storage(cfg: QuiverConfig) -> ObjectStorage:

@@ -39,6 +39,7 @@ class PulsarConfig(BaseModel):
     service_url: str = "pulsar://127.0.0.1:6650"
     tenant: str = "public"
     namespace: str = "default"
+    auth_token: str | None = None  # Pulsar token authentication, when the broker asks for it
 
 
 class StreamConfig(BaseModel):
@@ -72,6 +73,17 @@ class DataConfig(BaseModel):
     segment_max_idle_seconds: float = 600.0
     segment_max_lifetime_seconds: float = 24 * 3600.0
     sync_period_seconds: float = 10.0
+    # compaction (Milvus "mix" compaction): rewrite segments with many deleted rows, merge small ones
+    compaction_enabled: bool = True  # automatic triggering in the coordinator loop (manual always works)
+    compaction_interval_seconds: float = 60.0
+    compaction_deleted_ratio: float = 0.2  # deleted / rows at or above which a segment is rewritten
+    compaction_small_proportion: float = 0.5  # below this share of the max segment size a segment is "small"
+    compaction_timeout_seconds: float = 600.0  # an executing plan older than this fails (inputs freed)
+    compaction_max_attempts: int = 3
+    # garbage collection of the files and metadata of dropped segments, collections, partitions, indexes
+    gc_enabled: bool = True
+    gc_interval_seconds: float = 60.0
+    gc_drop_tolerance_seconds: float = 3600.0  # how long dropped things' files outlive the drop
 
 
 class QueryConfig(BaseModel):
@@ -87,7 +99,8 @@ class QuiverConfig(BaseSettings):
     )
 
     data_dir: str = "./quiver-data"
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # the address to bind
+    advertise_host: str = ""  # the address other roles reach this one at (default: host)
     grpc_port: int = 19530
     http_port: int = 9091
     internal_port: int = 0  # cluster roles: the port of Quiver's internal gRPC API (0: free)
@@ -102,6 +115,11 @@ class QuiverConfig(BaseSettings):
     data: DataConfig = DataConfig()
     query: QueryConfig = QueryConfig()
     config_file: str | None = Field(default=None, exclude=True)
+
+    @property
+    def reachable_host(self) -> str:
+        """Where other roles connect to this one: advertise_host, else host."""
+        return self.advertise_host or self.host
 
     @classmethod
     def settings_customise_sources(

@@ -16,8 +16,8 @@ import grpc
 
 from common.backends import open_kv, open_storage, open_stream
 from common.config import QuiverConfig
-from common.rpc import ResolvingClient, Router
-from common.rpc.transport import add_internal_services, new_grpc_server
+from common.rpc import ResolvingClient, Router, rpc
+from common.rpc.transport import InternalServices, new_grpc_server
 from common.session import Session, SessionInfo, active_coord_endpoint
 
 log = logging.getLogger(__name__)
@@ -36,19 +36,33 @@ class RoleProcess:
                 log.exception("stopping %s failed", self.role)
 
 
-class _InternalServer:
-    """The role's gRPC server for internal RPC; handlers can be added after it started."""
+class Health:
+    """Answers whether this process is up and what it is doing (``health.status``)."""
 
-    def __init__(self, cfg: QuiverConfig) -> None:
+    def __init__(self, role: str) -> None:
+        self.role = role
+        self.state = "starting"
+
+    @rpc
+    def status(self) -> dict[str, str]:
+        return {"role": self.role, "state": self.state}
+
+
+class _InternalServer:
+    """The role's gRPC server for internal RPC; services can be added after it started."""
+
+    def __init__(self, cfg: QuiverConfig, role: str) -> None:
         self.server: grpc.Server = new_grpc_server()
         self.port = self.server.add_insecure_port(f"{cfg.host}:{cfg.internal_port}")
         if self.port == 0:
             raise OSError(f"cannot bind the internal port {cfg.host}:{cfg.internal_port}")
-        self.host = cfg.host
-        self._services: dict[str, tuple[object, ...]] = {}
+        self.host = cfg.reachable_host
+        self.services = InternalServices(self.server)
+        self.health = Health(role)
+        self.services.add("health", self.health)
 
     def serve(self, name: str, *handlers: object) -> str:
-        add_internal_services(self.server, {name: handlers})
+        self.services.add(name, *handlers)
         return f"grpc://{self.host}:{self.port}/{name}"
 
     def start(self) -> None:
@@ -63,7 +77,8 @@ def start_role(role: str, cfg: QuiverConfig) -> RoleProcess:
     router = Router()
     meta_root = f"{cfg.kv.etcd.root_path}/meta"
     proc = RoleProcess(role, [kv.close, router.close])
-    internal = _InternalServer(cfg)
+    internal = _InternalServer(cfg, role)
+    internal.start()  # open the port at once: probes see a live process, even a standby
     proc.closers.append(internal.stop)
 
     if role == "coord":
@@ -72,14 +87,15 @@ def start_role(role: str, cfg: QuiverConfig) -> RoleProcess:
         stream = open_stream(cfg)
         proc.closers.append(stream.close)
         coord = Coordinator(cfg, kv, stream, router)
-        endpoint = f"grpc://{cfg.host}:{internal.port}/coord"
+        endpoint = f"grpc://{internal.host}:{internal.port}/coord"
         election = CoordSession(kv, meta_root, endpoint, cfg.session_ttl_seconds)
         proc.closers.extend([election.stop, coord.stop])
+        internal.health.state = "standby"
 
         def activate() -> None:
             coord.activate()
             internal.serve("coord", *coord.handlers())
-            internal.start()
+            internal.health.state = "active"
             log.info("coordinator active at %s", endpoint)
 
         threading.Thread(target=election.campaign, args=(activate,), name="coord-campaign", daemon=True).start()
@@ -94,9 +110,12 @@ def start_role(role: str, cfg: QuiverConfig) -> RoleProcess:
         stream = open_stream(cfg)
         proxy = Proxy(cfg, node_id, router, coord_client, stream)
         proxy.start()
-        internal.start()
+        internal.health.state = "serving"
         session = Session(
-            kv, meta_root, SessionInfo("proxy", node_id, "", f"{cfg.host}:{proxy.grpc_port}"), cfg.session_ttl_seconds
+            kv,
+            meta_root,
+            SessionInfo("proxy", node_id, "", f"{cfg.reachable_host}:{proxy.grpc_port}"),
+            cfg.session_ttl_seconds,
         )
         proc.closers.extend([stream.close, proxy.stop, session.stop])
         return proc
@@ -122,7 +141,7 @@ def start_role(role: str, cfg: QuiverConfig) -> RoleProcess:
     else:
         raise ValueError(f"unknown role {role}")
     endpoint = internal.serve(name, handler)
-    internal.start()
+    internal.health.state = "serving"
     session = Session(kv, meta_root, SessionInfo(role, node_id, endpoint), cfg.session_ttl_seconds)
     proc.closers.extend([handler.stop, session.stop])
     return proc

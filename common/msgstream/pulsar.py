@@ -149,6 +149,7 @@ class PulsarStream(MsgStream):
         operation_timeout: float = 30.0,
         receiver_queue_size: int = 100,
         stall_check: float = 5.0,
+        auth_token: str | None = None,
     ) -> None:
         self._tenant = tenant
         self._namespace = namespace
@@ -161,6 +162,7 @@ class PulsarStream(MsgStream):
             service_url,
             operation_timeout_seconds=max(1, int(operation_timeout)),
             logger=logging.getLogger("pulsar"),
+            authentication=pulsar.AuthenticationToken(auth_token) if auth_token else None,
         )
         self._lock = threading.Lock()
         self._producers: dict[str, pulsar.Producer] = {}

@@ -105,9 +105,19 @@ class _GenericHandler(grpc.GenericRpcHandler):
         )
 
 
-def add_internal_services(server: grpc.Server, services: dict[str, tuple[object, ...]]) -> None:
-    """Expose role objects on an existing gRPC server under ``/quiver.<name>/...``."""
-    server.add_generic_rpc_handlers((_GenericHandler({n: RpcServer(*h) for n, h in services.items()}),))
+class InternalServices:
+    """The table of services one gRPC server exposes under ``/quiver.<name>/...``.
+
+    It is looked up on every call, so a service can be added after the server started (a
+    standby coordinator serves its health at once and the coordinator API once it is active).
+    """
+
+    def __init__(self, server: grpc.Server) -> None:
+        self._table: dict[str, RpcServer] = {}
+        server.add_generic_rpc_handlers((_GenericHandler(self._table),))
+
+    def add(self, name: str, *handlers: object) -> None:
+        self._table[name] = RpcServer(*handlers)
 
 
 def new_grpc_server(workers: int = 32) -> grpc.Server:

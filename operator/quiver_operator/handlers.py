@@ -74,9 +74,9 @@ def reconcile(k: Kube, body: kopf.Body | Obj) -> tuple[Plan, Obj]:
     ns = cluster.namespace
     owner = manifests.owner_reference(meta["name"], meta["uid"])
 
-    if cluster.storage.mode == "incluster":
-        keep = "Delete" if cluster.storage.in_cluster.deletion_policy == "Delete" else None
-        k.ensure(deps.minio_secret(cluster, secrets.token_hex(10), secrets.token_hex(20), owner if keep else None))
+    if cluster.storage.mode == "incluster":  # MinIO's keys: generated once, kept with MinIO's data
+        secret_owner = owner if cluster.storage.in_cluster.deletion_policy == "Delete" else None
+        k.ensure(deps.minio_secret(cluster, secrets.token_hex(10), secrets.token_hex(20), secret_owner))
     statefulsets: dict[str, Obj | None] = {}
     for dep in cluster.dependencies:
         for obj in deps.dependency_objects(cluster, dep, owner):
@@ -151,6 +151,7 @@ def cleanup(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any) -
         cluster = _cluster(body)
     except SpecError:
         return
+    patch.status["status"] = "Deleting"
     k = kube()
     ns = cluster.namespace
     removed: list[str] = []

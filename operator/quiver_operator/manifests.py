@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 from typing import Any
 
 import yaml
@@ -304,7 +303,3 @@ def image_of(deploy: Obj | None) -> str | None:
     containers = deploy.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or [{}]
     image = containers[0].get("image")
     return str(image) if image is not None else None
-
-
-def fingerprint(obj: Obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()

@@ -8,6 +8,7 @@ plan has gone through. Scaling never waits: only the image is held back.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +51,7 @@ def stages_for(keys: list[str]) -> list[tuple[str, ...]]:
     return [tuple(k for k in stage if k in keys) for stage in ROLLOUT_STAGES]
 
 
-def plan_images(desired: dict[str, str], existing: dict[str, Obj | None]) -> Plan:
+def plan_images(desired: Mapping[str, str], existing: Mapping[str, Obj | None]) -> Plan:
     """``desired``: role key -> wanted image; ``existing``: role key -> its Deployment now (or None)."""
     plan = Plan()
     blocked = False

@@ -1,8 +1,9 @@
 """The QuiverCluster spec as typed Python values, with the defaults and the cross-field checks.
 
-The CRD's openAPIV3Schema rejects wrong types and ranges at admission; what a structural
-schema cannot say (an external dependency needs an endpoint, active/standby for two
-coordinators) is checked here, and a violation becomes a permanent handler error.
+The CRD's openAPIV3Schema rejects wrong types and ranges at admission (and its CEL rules the
+external dependencies without an endpoint); the same cross-field checks are repeated here so a
+cluster without CEL, or an object stored before the CRD changed, is refused with a clear
+message in its status instead of half-deployed.
 """
 
 from __future__ import annotations

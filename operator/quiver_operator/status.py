@@ -8,7 +8,7 @@ Pending or Unhealthy, and ``status.endpoint`` is where clients connect inside th
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from quiver_operator.manifests import endpoint
@@ -40,7 +40,7 @@ def dependency_condition(dep: Dependency, sts: Obj | None, probe: Callable[[str]
     return _condition(ctype, ok, "Ready" if ok else "NotReady", f"{ready}/{wanted} pods ready")
 
 
-def quiver_condition(deployments: dict[str, Obj | None], plan: Plan | None) -> Obj:
+def quiver_condition(deployments: Mapping[str, Obj | None], plan: Plan | None) -> Obj:
     missing = [k for k, d in deployments.items() if d is None]
     if missing:
         return _condition("QuiverReady", False, "Creating", f"waiting for Deployments of {', '.join(missing)}")
@@ -66,8 +66,8 @@ def merge_conditions(old: list[Obj], new: list[Obj], now: dt.datetime) -> list[O
 
 def compute_status(
     cluster: ClusterSpec,
-    deployments: dict[str, Obj | None],
-    statefulsets: dict[str, Obj | None],
+    deployments: Mapping[str, Obj | None],
+    statefulsets: Mapping[str, Obj | None],
     probe: Callable[[str], bool],
     plan: Plan | None,
     old_status: Obj | None,

@@ -7,8 +7,10 @@ newly elected coordinator rebuilds exactly the same state with :meth:`Catalog.lo
 from __future__ import annotations
 
 import threading
+import time
 from typing import TypeVar
 
+from common.binlog.keys import INDEX_FILES, segment_prefix
 from common.kv.base import KV
 from services.coord.keys import Keys
 from services.coord.meta import (
@@ -20,6 +22,7 @@ from services.coord.meta import (
     Record,
     SegmentIndexInfo,
     SegmentInfo,
+    Tombstone,
 )
 
 R = TypeVar("R", bound=Record)
@@ -27,6 +30,16 @@ R = TypeVar("R", bound=Record)
 
 def _load(kv: KV, prefix: str, cls: type[R]) -> list[R]:
     return [cls.model_validate_json(item.value) for item in kv.scan(prefix)]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def build_prefix(si: SegmentIndexInfo) -> str:
+    """Where every version of one index build's files lives."""
+    seg = segment_prefix(INDEX_FILES, si.collection_id, si.partition_id, si.segment_id)
+    return f"{seg}{si.build_id}/"
 
 
 class Catalog:
@@ -43,6 +56,7 @@ class Catalog:
         self.indexes: dict[int, IndexInfo] = {}
         self.segment_indexes: dict[int, SegmentIndexInfo] = {}  # build id -> info
         self.load_infos: dict[int, LoadInfo] = {}
+        self.tombstones: dict[str, Tombstone] = {}  # KV key -> what garbage collection still owes
 
     def load(self) -> None:
         with self.lock:
@@ -64,6 +78,24 @@ class Catalog:
             self.indexes = {i.id: i for i in _load(self.kv, k.indexes(), IndexInfo)}
             self.segment_indexes = {s.build_id: s for s in _load(self.kv, k.segment_indexes(), SegmentIndexInfo)}
             self.load_infos = {x.collection_id: x for x in _load(self.kv, k.load_infos(), LoadInfo)}
+            self.tombstones = {
+                item.key: Tombstone.model_validate_json(item.value) for item in self.kv.scan(k.tombstones())
+            }
+
+    # --- reads --------------------------------------------------------------------------
+    def ancestors(self, seg: SegmentInfo) -> set[int]:
+        """Every segment that compactions merged, directly or transitively, into ``seg``."""
+        out: set[int] = set()
+        todo = list(seg.compacted_from)
+        while todo:
+            sid = todo.pop()
+            if sid in out:
+                continue
+            out.add(sid)
+            parent = self.segments.get(sid)
+            if parent is not None:
+                todo.extend(parent.compacted_from)
+        return out
 
     # --- writes -------------------------------------------------------------------------
     def save_database(self, db: DatabaseInfo) -> None:
@@ -87,33 +119,39 @@ class Catalog:
                 self.partitions.setdefault(coll.id, {})[p.id] = p
 
     def drop_collection(self, coll: CollectionInfo) -> None:
-        """Remove a collection and everything hanging off it, atomically."""
+        """Remove a collection and everything hanging off it.
+
+        Deleting the collection record and writing its garbage-collection tombstone is the commit
+        point (one write); what hangs off it goes by prefix afterwards, because etcd caps a
+        transaction at 128 operations. After a crash in between, :meth:`load` ignores records
+        whose collection is gone.
+        """
         with self.lock:
-            deletes = [self.keys.collection(coll.db_id, coll.id), self.keys.load_info(coll.id)]
-            deletes += [self.keys.partition(coll.id, p) for p in self.partitions.get(coll.id, {})]
-            deletes += [self.keys.channel_checkpoint(v) for v in coll.vchannels]
-            deletes += [
-                self.keys.segment(s.collection_id, s.partition_id, s.id)
-                for s in self.segments.values()
-                if s.collection_id == coll.id
-            ]
-            deletes += [self.keys.index(coll.id, i.id) for i in self.indexes.values() if i.collection_id == coll.id]
-            deletes += [
-                self.keys.segment_index(s.collection_id, s.partition_id, s.segment_id, s.build_id)
-                for s in self.segment_indexes.values()
-                if s.collection_id == coll.id
-            ]
-            deletes += [self.keys.alias(db, a) for (db, a), cid in self.aliases.items() if cid == coll.id]
-            self.kv.multi_save({}, deletes)
+            k = self.keys
+            aliases = [k.alias(db, a) for (db, a), cid in self.aliases.items() if cid == coll.id]
+            stone = Tombstone(kind="collection", collection_id=coll.id, dropped_at_ms=now_ms())
+            stone_key = k.tombstone("collection", coll.id)
+            self.kv.multi_save(
+                {stone_key: stone.to_bytes()},
+                [k.collection(coll.db_id, coll.id), k.load_info(coll.id), *aliases[:100]],
+            )
+            self.tombstones[stone_key] = stone
+            for key in aliases[100:]:
+                self.kv.delete(key)
+            for v in coll.vchannels:
+                self.kv.delete(k.channel_checkpoint(v))
+            for prefix in (k.partitions(coll.id), k.segments(coll.id), f"{k.indexes()}{coll.id}/",
+                           f"{k.segment_indexes()}{coll.id}/"):
+                self.kv.delete_prefix(prefix)
             self.collections.pop(coll.id, None)
             self.partitions.pop(coll.id, None)
             self.load_infos.pop(coll.id, None)
             for v in coll.vchannels:
                 self.checkpoints.pop(v, None)
-            self.segments = {k: s for k, s in self.segments.items() if s.collection_id != coll.id}
-            self.indexes = {k: i for k, i in self.indexes.items() if i.collection_id != coll.id}
-            self.segment_indexes = {k: s for k, s in self.segment_indexes.items() if s.collection_id != coll.id}
-            self.aliases = {k: v for k, v in self.aliases.items() if v != coll.id}
+            self.segments = {i: s for i, s in self.segments.items() if s.collection_id != coll.id}
+            self.indexes = {i: x for i, x in self.indexes.items() if x.collection_id != coll.id}
+            self.segment_indexes = {i: x for i, x in self.segment_indexes.items() if x.collection_id != coll.id}
+            self.aliases = {a: cid for a, cid in self.aliases.items() if cid != coll.id}
 
     def save_partition(self, p: PartitionInfo) -> None:
         with self.lock:
@@ -121,14 +159,26 @@ class Catalog:
             self.partitions.setdefault(p.collection_id, {})[p.id] = p
 
     def drop_partition(self, p: PartitionInfo) -> None:
+        """Remove a partition, its segments and their index builds; leave a tombstone for its files."""
         with self.lock:
             deletes = [self.keys.partition(p.collection_id, p.id)]
             segs = [s for s in self.segments.values() if s.partition_id == p.id]
             deletes += [self.keys.segment(s.collection_id, s.partition_id, s.id) for s in segs]
-            self.kv.multi_save({}, deletes)
+            builds = [si for si in self.segment_indexes.values() if si.partition_id == p.id]
+            deletes += [
+                self.keys.segment_index(si.collection_id, si.partition_id, si.segment_id, si.build_id) for si in builds
+            ]
+            stone = Tombstone(
+                kind="partition", collection_id=p.collection_id, partition_id=p.id, dropped_at_ms=now_ms()
+            )
+            stone_key = self.keys.tombstone("partition", p.collection_id, p.id)
+            self.kv.multi_save({stone_key: stone.to_bytes()}, deletes)
+            self.tombstones[stone_key] = stone
             self.partitions.get(p.collection_id, {}).pop(p.id, None)
             for s in segs:
                 self.segments.pop(s.id, None)
+            for si in builds:
+                self.segment_indexes.pop(si.build_id, None)
 
     def save_alias(self, db_id: int, alias: str, coll_id: int) -> None:
         with self.lock:
@@ -164,7 +214,16 @@ class Catalog:
             deletes += [
                 self.keys.segment_index(s.collection_id, s.partition_id, s.segment_id, s.build_id) for s in builds
             ]
-            self.kv.multi_save({}, deletes)
+            stone = Tombstone(
+                kind="index",
+                collection_id=idx.collection_id,
+                index_id=idx.id,
+                dropped_at_ms=now_ms(),
+                prefixes=sorted(build_prefix(s) for s in builds),
+            )
+            stone_key = self.keys.tombstone("index", idx.collection_id, idx.id)
+            self.kv.multi_save({stone_key: stone.to_bytes()}, deletes)
+            self.tombstones[stone_key] = stone
             self.indexes.pop(idx.id, None)
             for s in builds:
                 self.segment_indexes.pop(s.build_id, None)
@@ -174,6 +233,43 @@ class Catalog:
             key = self.keys.segment_index(si.collection_id, si.partition_id, si.segment_id, si.build_id)
             self.kv.put(key, si.to_bytes())
             self.segment_indexes[si.build_id] = si
+
+    def drop_segments(self, segment_ids: list[int], batch: int = 100) -> None:
+        """Forget garbage-collected segments with their index builds (each segment atomically;
+        several per KV transaction, within the store's limit of operations per transaction)."""
+        with self.lock:
+            deletes: list[str] = []
+            done: list[int] = []
+            for sid in segment_ids:
+                s = self.segments.get(sid)
+                if s is None:
+                    continue
+                builds = [si for si in self.segment_indexes.values() if si.segment_id == sid]
+                keys = [self.keys.segment(s.collection_id, s.partition_id, s.id)]
+                keys += [
+                    self.keys.segment_index(si.collection_id, si.partition_id, si.segment_id, si.build_id)
+                    for si in builds
+                ]
+                if deletes and len(deletes) + len(keys) > batch:
+                    self._forget_segments(deletes, done)
+                    deletes, done = [], []
+                deletes += keys
+                done.append(sid)
+            if deletes:
+                self._forget_segments(deletes, done)
+
+    def _forget_segments(self, deletes: list[str], segment_ids: list[int]) -> None:
+        self.kv.multi_save({}, deletes)
+        gone = set(segment_ids)
+        for sid in segment_ids:
+            self.segments.pop(sid, None)
+        for build_id in [b for b, si in self.segment_indexes.items() if si.segment_id in gone]:
+            del self.segment_indexes[build_id]
+
+    def drop_tombstone(self, key: str) -> None:
+        with self.lock:
+            self.kv.delete(key)
+            self.tombstones.pop(key, None)
 
     def save_load_info(self, info: LoadInfo) -> None:
         with self.lock:

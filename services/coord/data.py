@@ -67,6 +67,10 @@ class DataCoord:
         self._assigned_in_memory: dict[int, int] = {}
 
     # --- allocation ---------------------------------------------------------------------
+    def max_rows(self, coll: CollectionInfo) -> int:
+        """The most rows a segment of ``coll`` holds (by row count and by estimated size)."""
+        return self._max_rows(coll)
+
     def _max_rows(self, coll: CollectionInfo) -> int:
         by_size = (self.ctx.cfg.data.segment_max_mb * 1024 * 1024) // estimate_row_bytes(coll.parsed_schema)
         return int(max(1, min(self.ctx.cfg.data.segment_max_rows, by_size)))
@@ -139,7 +143,8 @@ class DataCoord:
             flush_ts = self._seal(growing)
             sealed = [s.id for s in self.cat.segments.values() if s.collection_id == coll.id and s.state == SEALED]
             flushed = [s.id for s in self.cat.segments.values() if s.collection_id == coll.id and s.state == FLUSHED]
-        self.dispatch_flushes(force=True)
+        # every channel syncs once it reaches flush_ts, so buffered deletes become delta logs too (as Milvus)
+        self.dispatch_flushes(force=True, sync=(coll.vchannels, flush_ts))
         return {
             "segment_ids": sealed,
             "flushed_segment_ids": flushed,
@@ -174,11 +179,15 @@ class DataCoord:
             if due:
                 self._seal(due)
 
-    def dispatch_flushes(self, force: bool = False) -> None:
-        """Tell the datanode of each sealed segment's channel to flush it (repeated until done)."""
+    def dispatch_flushes(self, force: bool = False, sync: tuple[list[str], int] | None = None) -> None:
+        """Tell the datanode of each sealed segment's channel to flush it (repeated until done).
+
+        ``sync`` = (vchannels, ts): those channels also write everything they buffer (deletes
+        included) once their time reaches ts, even with no segment to flush.
+        """
         now = time.monotonic()
         with self.cat.lock:
-            todo: dict[str, list[SegmentInfo]] = {}
+            todo: dict[str, list[SegmentInfo]] = {v: [] for v in (sync[0] if sync else [])}
             for s in self.cat.segments.values():
                 if s.state != SEALED:
                     continue
@@ -194,6 +203,7 @@ class DataCoord:
                     "flush_segments",
                     vchannel=vchannel,
                     segments=[{"id": s.id, "seal_ts": s.seal_ts} for s in segs],
+                    sync_ts=sync[1] if sync and vchannel in sync[0] else 0,
                 )
                 for s in segs:
                     self._flush_commands[s.id] = now
@@ -227,6 +237,7 @@ class DataCoord:
                     s.binlogs.setdefault(int(fid), []).extend(keys)
                 s.statslogs.extend(rec.get("statslogs", []))
                 s.deltalogs.extend(rec.get("deltalogs", []))
+                s.deleted_rows += int(rec.get("delta_rows", 0))
                 if rec.get("flushed"):
                     s.state = FLUSHED
                     s.num_rows = rec["num_rows"]
@@ -240,11 +251,21 @@ class DataCoord:
 
     @rpc
     def get_recovery_info(self, vchannel: str) -> dict[str, Any]:
-        """Where a new watcher of ``vchannel`` starts, and the segments it must know of."""
+        """Where a new watcher of ``vchannel`` starts, and the segments it must know of.
+
+        Dropped segments (compaction inputs) are listed too: their inserts may still lie after
+        the checkpoint, and a watcher must skip them rather than buffer them again.
+        """
         with self.cat.lock:
             cp = self.cat.checkpoints.get(vchannel)
-            segs = [s.model_dump() for s in self.cat.segments.values() if s.vchannel == vchannel and s.state != DROPPED]
+            segs = [s.model_dump() for s in self.cat.segments.values() if s.vchannel == vchannel]
         return {"checkpoint": json.loads(cp) if cp else None, "segments": segs}
+
+    @rpc
+    def segment_infos(self, segment_ids: list[int]) -> list[dict[str, Any]]:
+        """The current records of these segments (unknown ids are left out)."""
+        with self.cat.lock:
+            return [self.cat.segments[int(s)].model_dump() for s in segment_ids if int(s) in self.cat.segments]
 
     @rpc
     def get_statistics(self, collection_id: int, partition_ids: list[int] | None = None) -> int:

@@ -17,6 +17,7 @@ from common.index import validate_index_params
 from common.rpc import rpc
 from services.coord.context import CoordContext
 from services.coord.meta import FLUSHED, IndexInfo, SegmentIndexInfo
+from services.coord.scalar_index import resolve_scalar_index
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +43,18 @@ class IndexCoord:
             field = coll.parsed_schema.get(field_name)
             if field is None:
                 raise MilvusError(Code.FIELD_NOT_FOUND, f"cannot create index on non-exist field: {field_name}")
-            if not field.is_vector:
-                index_type = params.get("index_type", "")
-                raise MilvusError(
-                    Code.INDEX_NOT_SUPPORTED,
-                    f"scalar index {index_type or '(default)'} on field {field_name} is not supported yet",
-                )
             user = {k: str(v) for k, v in params.items()}
             index_type = user.get("index_type", "AUTOINDEX") or "AUTOINDEX"
-            metric = user.get("metric_type", "COSINE" if index_type == "AUTOINDEX" else "")
-            if not metric:
-                raise invalid("metric type not set for vector index")
-            build_params = {k: v for k, v in user.items() if k not in ("index_type", "metric_type")}
-            normalised = validate_index_params(index_type, metric, build_params, field.dtype, field.dim)
+            if not field.is_vector:
+                # scalar: no metric; built by querynodes at load (see scalar_index.py)
+                metric = ""
+                normalised: dict[str, Any] = {"engine": resolve_scalar_index(index_type, field)}
+            else:
+                metric = user.get("metric_type", "COSINE" if index_type == "AUTOINDEX" else "")
+                if not metric:
+                    raise invalid("metric type not set for vector index")
+                build_params = {k: v for k, v in user.items() if k not in ("index_type", "metric_type")}
+                normalised = validate_index_params(index_type, metric, build_params, field.dtype, field.dim)
             name = index_name or field_name
             for existing in self.indexes_of(collection_id):
                 if existing.field_id == field.field_id:
@@ -78,7 +78,7 @@ class IndexCoord:
                 index_type=index_type,
                 metric_type=metric,
                 params=normalised,
-                user_params=user | {"index_type": index_type, "metric_type": metric},
+                user_params=user | {"index_type": index_type} | ({"metric_type": metric} if metric else {}),
                 created_ts=self.ctx.tso.alloc(),
             )
             self.cat.save_index(idx)
@@ -102,9 +102,14 @@ class IndexCoord:
         with self.cat.lock:
             coll = self.cat.collections[collection_id]
             segs = [s for s in self.cat.segments.values() if s.collection_id == collection_id and s.state == FLUSHED]
+            live = {s.id for s in segs}  # builds of dropped (compacted) segments no longer count
             out = []
             for idx in self.find_index(collection_id, index_name, field_name):
-                builds = {si.segment_id: si for si in self.cat.segment_indexes.values() if si.index_id == idx.id}
+                builds = {
+                    si.segment_id: si
+                    for si in self.cat.segment_indexes.values()
+                    if si.index_id == idx.id and si.segment_id in live
+                }
                 total = sum(s.num_rows for s in segs)
                 growing = sum(
                     s.num_rows
@@ -167,8 +172,8 @@ class IndexCoord:
                         partition_id=s.partition_id,
                         num_rows=s.num_rows,
                     )
-                    if s.num_rows < MIN_ROWS_FOR_INDEX:
-                        si.state = "Finished"  # searched exactly; no index files
+                    if s.num_rows < MIN_ROWS_FOR_INDEX or self.is_scalar(idx):
+                        si.state = "Finished"  # searched exactly, or a scalar index built at load: no files
                     new_tasks.append(si)
             for si in new_tasks:
                 self.cat.save_segment_index(si)
@@ -254,6 +259,12 @@ class IndexCoord:
                     si.state, si.fail_reason = "Failed", reason
                 self.cat.save_segment_index(si)
 
+    def is_scalar(self, idx: IndexInfo) -> bool:
+        return "engine" in idx.params
+
+    def segment_index_failed(self, segment_id: int) -> bool:
+        return any(si.segment_id == segment_id and si.state == "Failed" for si in self.cat.segment_indexes.values())
+
     def segment_index_state(self, segment_id: int, collection_id: int) -> tuple[bool, list[dict[str, Any]]]:
         """(every index of the collection finished on this segment, the finished builds)."""
         idxs = self.indexes_of(collection_id)
@@ -266,8 +277,11 @@ class IndexCoord:
                 "build_id": si.build_id,
                 "field_id": self.cat.indexes[si.index_id].field_id,
                 "files": si.files,
-                "index_type": self.cat.indexes[si.index_id].index_type,
+                "index_type": self.cat.indexes[si.index_id].params.get(
+                    "engine", self.cat.indexes[si.index_id].index_type
+                ),
                 "metric_type": self.cat.indexes[si.index_id].metric_type,
+                "scalar": self.is_scalar(self.cat.indexes[si.index_id]),
             }
             for si in builds
             if si.index_id in self.cat.indexes

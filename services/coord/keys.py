@@ -47,6 +47,14 @@ class Keys:
     def channel_checkpoints(self) -> str:
         return f"{self.root}/datacoord-meta/channel-cp/"
 
+    def tombstone(self, kind: str, coll_id: int, sub_id: int = 0) -> str:
+        """A dropped collection, partition or index whose files garbage collection still owes."""
+        tail = f"{coll_id}/{sub_id}" if kind != "collection" else f"{coll_id}"
+        return f"{self.root}/datacoord-meta/gc-tombstone/{kind}/{tail}"
+
+    def tombstones(self) -> str:
+        return f"{self.root}/datacoord-meta/gc-tombstone/"
+
     # index coord
     def index(self, coll_id: int, index_id: int) -> str:
         return f"{self.root}/field-index/{coll_id}/{index_id}"

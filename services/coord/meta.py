@@ -78,6 +78,10 @@ class SegmentInfo(Record):
     deltalogs: list[str] = []
     start_position: str | None = None  # b64 message id of its first insert
     dml_position: str | None = None  # b64 message id up to which it is flushed
+    deleted_rows: int = 0  # delete entries in its delta logs (an upper bound of its deleted rows)
+    compacted_from: list[int] = []  # the segments a compaction merged into this one
+    compacted_to: int = 0  # the compaction result that replaced this (dropped) segment
+    dropped_at_ms: int = 0  # wall-clock time it was dropped; garbage-collected after a tolerance
 
 
 class IndexInfo(Record):
@@ -105,6 +109,21 @@ class SegmentIndexInfo(Record):
     size: int = 0
     fail_reason: str = ""
     attempts: int = 0
+
+
+class Tombstone(Record):
+    """Something dropped whose files outlive its metadata until garbage collection removes them.
+
+    ``kind`` is "collection", "partition" or "index"; ``prefixes`` are the object storage
+    prefixes to delete (an index's build directories; empty: derived from the ids).
+    """
+
+    kind: str
+    collection_id: int
+    partition_id: int = 0
+    index_id: int = 0
+    dropped_at_ms: int
+    prefixes: list[str] = []
 
 
 class LoadInfo(Record):

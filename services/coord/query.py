@@ -4,6 +4,11 @@ Like Milvus's querycoord, it compares a *target* (the channels and flushed segme
 collection needs, at their current index version) with the *distribution* each querynode
 reports, and issues tasks to close the gap: watch a channel, load a segment (after its new
 index version is built: the handoff), release what is no longer wanted.
+
+Compaction replaces segments by their merged successor. A querynode keeps serving the
+dropped inputs it holds until the successor is indexed, then loads the successor and drops
+the inputs in one step on the node (``replaces``), so a search never sees a row twice or
+misses one during the swap.
 """
 
 from __future__ import annotations
@@ -11,15 +16,33 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from common.errors import Code, MilvusError
 from common.rpc import rpc
 from services.coord.context import CoordContext
 from services.coord.index import IndexCoord
-from services.coord.meta import FLUSHED, LoadInfo, SegmentInfo
+from services.coord.meta import DROPPED, FLUSHED, LoadInfo, SegmentInfo
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Want:
+    """A target segment: at which index version, and what compactions it replaces."""
+
+    seg: SegmentInfo
+    version: str
+    builds: list[dict[str, Any]]
+    ancestors: set[int]  # dropped segments merged into it (a node may still serve some)
+    ready: bool  # its indexes are built (or failed): worth swapping the ancestors for it
+
+
+def segment_version(builds: list[dict[str, Any]]) -> str:
+    """The version a querynode serves: the builds with files (vector) or built at load (scalar)."""
+    ids = sorted(b["build_id"] for b in builds if b["files"] or b.get("scalar"))
+    return ",".join(str(b) for b in ids) or "raw"
 
 
 class QueryCoord:
@@ -132,11 +155,16 @@ class QueryCoord:
     def _progress(self, collection_id: int) -> int:
         coll = self.cat.collections[collection_id]
         served_channels = {v for v in coll.vchannels if v in self._reported_channels()}
-        loaded = self._reported_segments()
+        loaded = self.loaded_segment_ids()
         segs = self._target_segments(collection_id)
         total = len(coll.vchannels) + len(segs)
-        done = len(served_channels) + sum(1 for s in segs if s.id in loaded)
+        # a compaction result counts as served while the inputs it replaces are
+        done = len(served_channels) + sum(1 for s in segs if s.id in loaded or self.cat.ancestors(s) & loaded)
         return 100 if total == 0 else int(100 * done / total)
+
+    def loaded_segment_ids(self) -> set[int]:
+        """Segments some querynode reported holding in its last distribution report."""
+        return set(self._reported_segments())
 
     def _reported_channels(self) -> set[str]:
         return {v for rep in self.distribution.values() for v in rep.get("channels", {})}
@@ -184,7 +212,7 @@ class QueryCoord:
         nodes = self.refresh_distribution()
         with self.cat.lock:
             wanted_channels: dict[str, Any] = {}
-            wanted_segments: dict[int, tuple[SegmentInfo, str, list[dict[str, Any]]]] = {}
+            wanted_segments: dict[int, Want] = {}
             for coll_id in list(self.cat.load_infos):
                 coll = self.cat.collections.get(coll_id)
                 if coll is None:
@@ -193,13 +221,46 @@ class QueryCoord:
                 for v in coll.vchannels:
                     wanted_channels[v] = (coll, parts)
                 for s in self._target_segments(coll_id):
-                    _, builds = self.index.segment_index_state(s.id, coll_id)
-                    version = (
-                        ",".join(str(b["build_id"]) for b in sorted(builds, key=lambda b: b["build_id"]) if b["files"])
-                        or "raw"
-                    )
-                    wanted_segments[s.id] = (s, version, builds)
-        # channel leaders: keep a live one, else pick the least loaded node
+                    done, builds = self.index.segment_index_state(s.id, coll_id)
+                    ready = done or self.index.segment_index_failed(s.id)
+                    wanted_segments[s.id] = Want(s, segment_version(builds), builds, self.cat.ancestors(s), ready)
+        self._place_channels(nodes, wanted_channels)
+        # per node: segments to load (with the compaction inputs each replaces) or to keep serving
+        keep: dict[str, set[int]] = {}
+        loads: list[tuple[str, Want, list[int]]] = []
+        for sid, want in wanted_segments.items():
+            holder = self.channel_leaders.get(want.seg.vchannel)
+            if holder is None or want.seg.vchannel not in self.distribution.get(holder, {}).get("channels", {}):
+                continue  # load sealed data once the channel is watched there
+            held = {int(k): v for k, v in self.distribution[holder].get("segments", {}).items()}
+            held_inputs = sorted(a for a in want.ancestors if a in held)
+            have = held.get(sid)
+            if have is not None and have["version"] == want.version and not held_inputs:
+                continue
+            if have is None and held_inputs and not want.ready:
+                keep.setdefault(holder, set()).update(held_inputs)  # serve the inputs until it is indexed
+                continue
+            keep.setdefault(holder, set()).update(held_inputs)  # replaced by the load, not released
+            loads.append((holder, want, held_inputs))
+        for endpoint, rep in self.distribution.items():
+            for sid in (int(x) for x in rep.get("segments", {})):
+                target = wanted_segments.get(sid)
+                if sid in keep.get(endpoint, set()):
+                    continue
+                if target is None or self.channel_leaders.get(target.seg.vchannel) != endpoint:
+                    self._call(endpoint, "release_segments", segment_ids=[sid])
+        for endpoint, want, replaces in loads:
+            self._call(
+                endpoint,
+                "load_segment",
+                segment=want.seg.model_dump(),
+                version=want.version,
+                indexes=want.builds,
+                replaces=replaces,
+            )
+
+    def _place_channels(self, nodes: list[str], wanted_channels: dict[str, Any]) -> None:
+        """Channel leaders: keep a live one, else pick the least loaded node; release the rest."""
         self.channel_leaders = {v: e for v, e in self.channel_leaders.items() if e in self.distribution}
         for endpoint, rep in self.distribution.items():
             for v in rep.get("channels", {}):
@@ -226,25 +287,14 @@ class QueryCoord:
                     self._call(endpoint, "release_channel", vchannel=v)
                     if self.channel_leaders.get(v) == endpoint:
                         self.channel_leaders.pop(v, None)
-            for sid in rep.get("segments", {}):
-                want = wanted_segments.get(int(sid))
-                if want is None or self.channel_leaders.get(want[0].vchannel) != endpoint:
-                    self._call(endpoint, "release_segments", segment_ids=[int(sid)])
-        for sid, (seg, version, builds) in wanted_segments.items():
-            holder = self.channel_leaders.get(seg.vchannel)
-            if holder is None or seg.vchannel not in self.distribution.get(holder, {}).get("channels", {}):
-                continue  # load sealed data once the channel is watched there
-            endpoint = holder
-            have = self.distribution[endpoint].get("segments", {}).get(str(sid)) or self.distribution[endpoint].get(
-                "segments", {}
-            ).get(sid)
-            if have is None or have["version"] != version:
-                self._call(endpoint, "load_segment", segment=seg.model_dump(), version=version, indexes=builds)
 
     def _watch(self, endpoint: str, coll: Any, vchannel: str, parts: list[int]) -> None:
         with self.cat.lock:
             cp = self.cat.checkpoints.get(vchannel)
-            flushed = [s.id for s in self.cat.segments.values() if s.vchannel == vchannel and s.state == FLUSHED]
+            # dropped (compacted) segments too: their inserts after the checkpoint must not come back as growing
+            flushed = [
+                s.id for s in self.cat.segments.values() if s.vchannel == vchannel and s.state in (FLUSHED, DROPPED)
+            ]
         self._call(
             endpoint,
             "watch_channel",

@@ -13,14 +13,18 @@ import os
 import threading
 from typing import Any
 
+from common.backends import open_storage
 from common.config import QuiverConfig
 from common.errors import Code, MilvusError, invalid
 from common.kv.base import KV, LeaseNotFound
 from common.msgstream.base import MsgStream
 from common.rpc import Router, rpc
+from common.storage.base import ObjectStorage
 from services.coord.catalog import Catalog
+from services.coord.compaction import CompactionManager
 from services.coord.context import CoordContext
 from services.coord.data import DataCoord
+from services.coord.gc import GarbageCollector
 from services.coord.index import IndexCoord
 from services.coord.keys import Keys, id_key, tso_key
 from services.coord.query import QueryCoord
@@ -34,11 +38,16 @@ log = logging.getLogger(__name__)
 class Coordinator:
     """The coordinator's cross-cutting RPCs plus start/stop of the background loops."""
 
-    def __init__(self, cfg: QuiverConfig, kv: KV, stream: MsgStream, router: Router) -> None:
+    def __init__(
+        self, cfg: QuiverConfig, kv: KV, stream: MsgStream, router: Router, storage: ObjectStorage | None = None
+    ) -> None:
+        """``storage`` is the object store garbage collection deletes from (default: opened from cfg)."""
         self.cfg = cfg
         self.kv = kv
         self.stream = stream
         self.router = router
+        self.storage = storage
+        self._own_storage = storage is None
         kv_root = cfg.kv.etcd.root_path
         self.meta_root = f"{kv_root}/meta"
         self._kv_root = kv_root
@@ -64,13 +73,20 @@ class Coordinator:
         self.data = DataCoord(self.ctx)
         self.index = IndexCoord(self.ctx)
         self.query = QueryCoord(self.ctx, self.index)
+        self.compaction = CompactionManager(self.ctx, self.data, self.index)
+        self.gc = GarbageCollector(self.ctx, self._gc_storage, self.query.loaded_segment_ids, self.stream.compare)
         self.ticker = TimeTicker(self.ctx, self.stream)
         self.ready.set()
         self._thread = threading.Thread(target=self._loop, name="coord-loop", daemon=True)
         self._thread.start()
 
+    def _gc_storage(self) -> ObjectStorage:
+        if self.storage is None:
+            self.storage = open_storage(self.cfg)
+        return self.storage
+
     def handlers(self) -> tuple[object, ...]:
-        return (self, self.root, self.data, self.index, self.query, self.ticker)
+        return (self, self.root, self.data, self.index, self.query, self.compaction, self.ticker)
 
     def _loop(self) -> None:
         while not self._stop.wait(0.2):
@@ -80,6 +96,8 @@ class Coordinator:
                 self.data.dispatch_flushes,
                 self.index.schedule,
                 self.query.reconcile,
+                self.compaction.tick,
+                self.gc.tick,
             ):
                 try:
                     step()
@@ -90,6 +108,8 @@ class Coordinator:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._own_storage and self.storage is not None:
+            self.storage.close()
 
     # --- cross-cutting RPCs -------------------------------------------------------------
     @rpc

@@ -3,6 +3,8 @@
 Correct under at-least-once delivery: a message at or below the last applied position is
 dropped, inserts for segments already flushed are skipped, and every file written before a
 crash is either recorded by the coordinator or ignored (and later garbage-collected).
+Compaction plans queue here and run in the same thread, between messages, so a compaction
+never interleaves with a sync and sees every delta log the channel wrote.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import logging
 import threading
 import time
+from collections import deque
 from functools import cmp_to_key
 from typing import Any
 
@@ -19,11 +22,13 @@ from pymilvus.grpc_gen.schema_pb2 import DataType
 
 from common import binlog, msgs
 from common.channels import pchannel_of
+from common.errors import MilvusError
 from common.msgstream.base import MsgStream
 from common.rpc import Caller
 from common.schema import Field, Schema
 from common.storage.base import ObjectStorage
 from services.datanode.buffer import SegmentBuffer
+from services.datanode.compactor import CompactionOutput, compact_segments
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,8 @@ class ChannelWriter:
         self.pending_flush: dict[int, int] = {}  # segment id -> seal ts
         self.deletes: list[tuple[str | None, np.ndarray, int]] = []  # (position before, pks, ts)
         self.new_deletes: list[tuple[np.ndarray, int]] = []
+        self.compactions: deque[dict[str, Any]] = deque()  # plans from the coordinator, run in the thread
+        self.sync_at = 0  # a Flush asked for a sync (deletes included) once the channel reaches this ts
         self.tt = 0
         self.last_id: bytes | None = None
         self._lock = threading.Lock()
@@ -75,7 +82,9 @@ class ChannelWriter:
         self.last_id = start
         self.tt = cp["ts"] if cp else 0
         for seg in info["segments"]:
-            if seg["state"] == "Flushed":
+            if seg["state"] == "Dropped":
+                self.flushed.add(seg["id"])  # compacted away: its replayed inserts must not come back
+            elif seg["state"] == "Flushed":
                 self.flushed.add(seg["id"])
                 self.flushed_partitions[seg["id"]] = seg["partition_id"]
                 for key in seg.get("statslogs", []):
@@ -93,11 +102,13 @@ class ChannelWriter:
         self._thread.join(timeout=10)
         self.reader.close()
 
-    def request_flush(self, segments: list[dict[str, Any]]) -> None:
+    def request_flush(self, segments: list[dict[str, Any]], sync_ts: int = 0) -> None:
         with self._lock:
             for s in segments:
                 if s["id"] not in self.flushed:
                     self.pending_flush[s["id"]] = s["seal_ts"]
+            if sync_ts > self.tt:
+                self.sync_at = max(self.sync_at, sync_ts)
 
     # --- consuming ----------------------------------------------------------------------
     def _run(self) -> None:
@@ -109,6 +120,7 @@ class ChannelWriter:
                         continue  # redelivered
                     self._apply(msgs.decode(m.payload), m.message_id)
                     self.last_id = m.message_id
+                self._run_compactions()
                 self._maybe_report()
             except Exception:
                 log.exception("datanode channel %s failed; retrying", self.vchannel)
@@ -136,8 +148,12 @@ class ChannelWriter:
     def _on_tick(self) -> None:
         with self._lock:
             due = [sid for sid, ts in self.pending_flush.items() if ts <= self.tt]
-        if due or time.monotonic() - self._last_sync > self.sync_period:
+            asked = 0 < self.sync_at <= self.tt
+        if due or asked or time.monotonic() - self._last_sync > self.sync_period:
             self._sync(due)
+            with self._lock:
+                if self.sync_at <= self.tt:
+                    self.sync_at = 0
 
     def _maybe_report(self) -> None:
         now = time.monotonic()
@@ -155,12 +171,12 @@ class ChannelWriter:
         Nothing in memory changes until the coordinator has recorded the new files, so a
         failure anywhere (storage, coordinator) leaves the buffers intact for the next try.
         """
-        ids = self.coord.call("alloc_ids", count=64 + 8 * len(self.schema.fields) * max(1, len(flush_ids)))
-        next_id = [ids]
+        count = 64 + 8 * len(self.schema.fields) * max(1, len(flush_ids)) + 2 * len(self.flushed_stats)
+        first = int(self.coord.call("alloc_ids", count=count))
+        ids = iter(range(first, first + count))
 
         def log_id() -> int:
-            next_id[0] += 1
-            return next_id[0]
+            return next(ids)
 
         flushed = [self._flush_segment(sid, log_id) for sid in flush_ids]
         records = [rec for rec, _ in flushed]
@@ -246,6 +262,7 @@ class ChannelWriter:
             "binlogs": binlogs,
             "statslogs": [stats_key],
             "deltalogs": deltalogs,
+            "delta_rows": int(len(del_pks)),
             "start_position": buf.start_after,
             "dml_position": _b64(self.last_id),
         }, stats
@@ -283,6 +300,87 @@ class ChannelWriter:
             if sel_pks:
                 part = self.flushed_partitions.get(sid, 0)
                 key = binlog.delta_log_key(self.collection_id, part, sid, log_id())
-                self.storage.put(key, binlog.encode_delta_log(np.concatenate(sel_pks), np.concatenate(sel_ts)))
-                out.append({"id": sid, "deltalogs": [key]})
+                del_pks = np.concatenate(sel_pks)
+                self.storage.put(key, binlog.encode_delta_log(del_pks, np.concatenate(sel_ts)))
+                out.append({"id": sid, "deltalogs": [key], "delta_rows": int(len(del_pks))})
         return out
+
+    # --- compaction ---------------------------------------------------------------------
+    def request_compaction(self, plan: dict[str, Any]) -> None:
+        with self._lock:
+            if all(p["plan_id"] != plan["plan_id"] for p in self.compactions):
+                self.compactions.append(plan)
+
+    def _run_compactions(self) -> None:
+        while True:
+            with self._lock:
+                if not self.compactions:
+                    return
+                plan = self.compactions.popleft()
+            try:
+                self._compact(plan)
+            except Exception as exc:
+                log.exception("compaction plan %s on %s failed", plan["plan_id"], self.vchannel)
+                try:
+                    self.coord.call("fail_compaction", plan_id=plan["plan_id"], reason=f"{type(exc).__name__}: {exc}")
+                except MilvusError:
+                    log.warning("could not report the failure of compaction plan %s", plan["plan_id"])
+
+    def _compact(self, plan: dict[str, Any]) -> None:
+        """Run one plan, commit it at the coordinator, then route deletes to the new segment."""
+        started = time.monotonic()
+        sources = [int(s) for s in plan["segment_ids"]]
+        infos = self.coord.call("segment_infos", segment_ids=sources)
+        if len(infos) != len(sources) or any(i["state"] != "Flushed" or i["vchannel"] != self.vchannel for i in infos):
+            raise RuntimeError(f"segments {sources} are no longer flushed segments of {self.vchannel}")
+        count = len(self.schema.fields) + 4
+        first = int(self.coord.call("alloc_ids", count=count))
+        ids = iter(range(first, first + count))
+        new_id = next(ids)
+        out = compact_segments(
+            self.storage, self.schema, self.collection_id, plan["partition_id"], infos, new_id, lambda: next(ids)
+        )
+        committed: bool | None = True
+        try:
+            self.coord.call(
+                "complete_compaction",
+                plan_id=plan["plan_id"],
+                vchannel=self.vchannel,
+                segment=out.record(),
+                inputs=out.deltalogs_read,
+            )
+        except MilvusError as exc:
+            committed = self._committed(new_id)
+            if committed is False:
+                for key in out.written:
+                    self.storage.delete(key)
+                log.info("compaction plan %s refused: %s", plan["plan_id"], exc.message)
+                return
+        self._swap_stats(sources, out, plan["partition_id"], inputs_gone=committed is True)
+        log.info(
+            "compaction plan %s: %d segments, %d -> %d rows in %.2fs",
+            plan["plan_id"],
+            len(sources),
+            out.input_rows,
+            out.num_rows,
+            time.monotonic() - started,
+        )
+
+    def _committed(self, new_id: int) -> bool | None:
+        """Whether the coordinator recorded segment ``new_id`` (None: it cannot be asked now)."""
+        try:
+            return bool(self.coord.call("segment_infos", segment_ids=[new_id]))
+        except MilvusError:
+            return None
+
+    def _swap_stats(self, sources: list[int], out: CompactionOutput, partition_id: int, inputs_gone: bool) -> None:
+        """Deletes from now on go to the new segment. When the commit's outcome is unknown both
+        keep receiving them: the coordinator ignores delta logs of unknown or dropped segments."""
+        if inputs_gone:
+            for sid in sources:
+                self.flushed_stats.pop(sid, None)
+                self.flushed_partitions.pop(sid, None)
+        self.flushed.add(out.segment_id)
+        if out.stats is not None:
+            self.flushed_stats[out.segment_id] = out.stats
+            self.flushed_partitions[out.segment_id] = partition_id

@@ -57,11 +57,20 @@ class DataNode:
             return sorted(self.channels)
 
     @rpc
-    def flush_segments(self, vchannel: str, segments: list[dict[str, Any]]) -> None:
+    def flush_segments(self, vchannel: str, segments: list[dict[str, Any]], sync_ts: int = 0) -> None:
+        """Flush sealed segments at their seal time; with ``sync_ts``, also sync the channel then."""
         writer = self.channels.get(vchannel)
         if writer is None:
             raise MilvusError(Code.CHANNEL_NOT_FOUND, f"channel not found[channel={vchannel}] on this datanode")
-        writer.request_flush(segments)
+        writer.request_flush(segments, sync_ts)
+
+    @rpc
+    def compact(self, plan: dict[str, Any]) -> None:
+        """Queue a compaction plan on the writer of its vchannel (it runs between two messages)."""
+        writer = self.channels.get(plan["vchannel"])
+        if writer is None:
+            raise MilvusError(Code.CHANNEL_NOT_FOUND, f"channel not found[channel={plan['vchannel']}] on this datanode")
+        writer.request_compaction(plan)
 
     def stop(self) -> None:
         with self._lock:

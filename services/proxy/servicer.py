@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pymilvus.grpc_gen import milvus_pb2_grpc
 
+from services.proxy.compaction import CompactionHandlers
 from services.proxy.context import ProxyContext
 from services.proxy.ddl import DdlHandlers
 from services.proxy.dml import DmlHandlers
@@ -20,6 +21,7 @@ from services.proxy.status import all_methods, unimplemented
 
 
 class MilvusServicer(
+    CompactionHandlers,
     DdlHandlers, IndexLoadHandlers, DmlHandlers, DqlHandlers, MiscHandlers, milvus_pb2_grpc.MilvusServiceServicer
 ):
     def __init__(self, ctx: ProxyContext) -> None:
@@ -35,7 +37,7 @@ def _fill_unimplemented() -> None:
 
 _IMPLEMENTED = {
     name
-    for cls in (DdlHandlers, IndexLoadHandlers, DmlHandlers, DqlHandlers, MiscHandlers)
+    for cls in (DdlHandlers, IndexLoadHandlers, DmlHandlers, DqlHandlers, MiscHandlers, CompactionHandlers)
     for name in vars(cls)
     if name[:1].isupper()
 }

@@ -132,14 +132,19 @@ class ChannelServer:
                 self._cond.wait(left)
             return self.tsafe
 
-    def add_sealed(self, seg: Segment) -> None:
-        """Serve ``seg`` sealed, replacing its growing copy in one step (the handoff)."""
+    def add_sealed(self, seg: Segment, replaces: list[int] | tuple[int, ...] = ()) -> None:
+        """Serve ``seg`` sealed, replacing in one step its growing copy (the handoff) and the
+        sealed segments a compaction merged into it, so no read sees their rows twice or never."""
         with self._lock:
             for pks, ts in self.deletes:
                 seg.apply_delete(pks, ts)
             self.sealed[seg.segment_id] = seg
             self.growing.pop(seg.segment_id, None)
             self.excluded.add(seg.segment_id)
+            for sid in replaces:
+                self.sealed.pop(sid, None)
+                self.growing.pop(sid, None)
+                self.excluded.add(sid)
 
     def remove_sealed(self, segment_id: int) -> None:
         with self._lock:

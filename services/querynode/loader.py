@@ -1,10 +1,15 @@
-"""Load a sealed segment from object storage: binlogs per field, delta logs, index files."""
+"""Load a sealed segment from object storage: binlogs per field, delta logs, index files.
+
+Vector indexes come from the files their build wrote; scalar indexes have no files and are
+built here, from the loaded column (see scalar_index.py).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+from pymilvus.grpc_gen.schema_pb2 import DataType
 
 from common import binlog
 from common.errors import Code, MilvusError
@@ -12,9 +17,13 @@ from common.index import load_index
 from common.schema import Field, Schema
 from common.storage.base import ObjectStorage
 from services.querynode.columns import ColumnStore
+from services.querynode.scalar_index import SortedIndex
 from services.querynode.segment import DELETED, TS, Segment
 
 TIMESTAMP_FIELD = 1
+SORTABLE = frozenset(
+    {DataType.Int8, DataType.Int16, DataType.Int32, DataType.Int64, DataType.Float, DataType.Double, DataType.VarChar}
+)
 
 
 def _read_field(storage: ObjectStorage, field: Field, keys: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -61,10 +70,14 @@ def load_segment(
         max_ts=int(cols[TS].max()) if n else 0,
     )
     for build in indexes:
+        f = schema.field_by_id(build["field_id"])
+        if build.get("scalar"):
+            if f.dtype in SORTABLE and f.name in cols:
+                segment.scalar_indexes[f.name] = SortedIndex(cols[f.name], cols.get(f"{f.name}.valid"))
+            continue
         if not build["files"]:
             continue
-        name = schema.field_by_id(build["field_id"]).name
-        segment.indexes[name] = load_index(storage.get(build["files"][0]))
+        segment.indexes[f.name] = load_index(storage.get(build["files"][0]))
     for key in seg.get("deltalogs", []):
         pks, ts = binlog.decode_delta_log(storage.get(key))
         for t in np.unique(ts):

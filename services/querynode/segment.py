@@ -2,7 +2,8 @@
 
 Rows are visible to a read at timestamp T when they were inserted at or before T and not
 deleted at or before T. Growing and sealed segments share this class; sealed ones may carry
-a vector index per field, the others are searched exactly.
+a vector index per field (the others are searched exactly) and sorted scalar indexes that
+selective filters use instead of a column scan.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from common.index import VectorIndex, brute_force_search, metric_ascending
 from common.reduce import Hits, empty_hits
 from common.schema import Schema
 from services.querynode.columns import ColumnStore
+from services.querynode.scalar_index import SortedIndex, indexed_filter
 
 TS = "__ts"
 DELETED = "__del"  # delete timestamp of the row, 0 when never deleted
@@ -43,6 +45,7 @@ class Segment:
     sealed: bool
     store: ColumnStore
     indexes: dict[str, VectorIndex] = field(default_factory=dict)
+    scalar_indexes: dict[str, SortedIndex] = field(default_factory=dict)
     version: str = "growing"
     max_ts: int = 0
 
@@ -86,7 +89,9 @@ class Segment:
             alive = (deleted == 0) | (deleted > query_ts)
             mask = alive if mask is None else mask & alive
         if flt is not None:
-            fmask = flt.evaluate({k: v[:n] for k, v in cols.items() if k in flt.fields}, n)
+            fmask = indexed_filter(flt, self.scalar_indexes, cols, n) if self.scalar_indexes else None
+            if fmask is None:
+                fmask = flt.evaluate({k: v[:n] for k, v in cols.items() if k in flt.fields}, n)
             mask = fmask if mask is None else mask & fmask
         return mask
 
@@ -144,7 +149,8 @@ class Segment:
         return n if mask is None else int(mask.sum())
 
     def memory_bytes(self) -> int:
-        return self.store.nbytes() + sum(i.memory_bytes() for i in self.indexes.values())
+        indexes = list(self.indexes.values()) + list(self.scalar_indexes.values())
+        return self.store.nbytes() + sum(i.memory_bytes() for i in indexes)
 
 
 def _no_hits(nq: int, k: int, pks: np.ndarray | None, ascending: bool) -> Hits:

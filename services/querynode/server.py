@@ -72,7 +72,10 @@ class QueryNode:
         ch.partitions = set(partition_ids)
 
     @rpc
-    def load_segment(self, segment: dict[str, Any], version: str, indexes: list[dict[str, Any]]) -> None:
+    def load_segment(
+        self, segment: dict[str, Any], version: str, indexes: list[dict[str, Any]], replaces: list[int] | None = None
+    ) -> None:
+        """Load a sealed segment; it atomically replaces ``replaces`` (its compaction inputs) here."""
         ch = self._channel(segment["vchannel"])
         need = estimate_bytes(self.storage, segment, indexes)
         used = self.memory_used()
@@ -83,7 +86,7 @@ class QueryNode:
                 f"{(self.budget - used) >> 20} MB of its {self.budget >> 20} MB budget left",
             )
         seg = load_segment(self.storage, ch.schema, segment, version, indexes)
-        ch.add_sealed(seg)
+        ch.add_sealed(seg, [int(s) for s in replaces or ()])
 
     @rpc
     def release_segments(self, segment_ids: list[int]) -> None:

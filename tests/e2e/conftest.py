@@ -1,4 +1,8 @@
-"""Fixtures for end-to-end tests: a standalone server per test module."""
+"""Fixtures for end-to-end tests: a Quiver per test module, standalone and as a local cluster.
+
+Every test that takes ``server`` runs twice: against ``quiver run standalone`` and against a
+local cluster (every role its own process on real etcd, SeaweedFS and pulsar-lite).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.cluster_server import ClusterServer
 from tests.e2e.server import StandaloneServer
 
+MODES = ["standalone", "cluster"]
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneServer]:
-    srv = StandaloneServer(Path(tmp_path_factory.mktemp("quiver")) / "data")
+
+@pytest.fixture(scope="module", params=MODES)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    workdir = Path(tmp_path_factory.mktemp(f"quiver-{request.param}"))
+    srv: StandaloneServer | ClusterServer
+    srv = StandaloneServer(workdir / "data") if request.param == "standalone" else ClusterServer(workdir)
     srv.start()
     yield srv
     srv.stop()

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.integration.servers import (
+from quiver.devcluster.servers import (
     EtcdServer,
     PulsarLiteServer,
     SeaweedS3Server,

