@@ -106,11 +106,18 @@ class GarbageCollector:
 
     # --- what may go ----------------------------------------------------------------------
     def _collectable_segments(self, expired_before: int) -> list[SegmentInfo]:
-        """Dropped long enough, passed by the channel checkpoint, and held by no querynode."""
+        """Dropped long enough, passed by the channel checkpoint, held by no querynode, not being indexed."""
         loaded = self._loaded()
+        building = {
+            si.segment_id
+            for si in self.cat.segment_indexes.values()
+            if si.state == "InProgress" and si.node_endpoint  # an indexnode may still write its files
+        }
         out = []
         for s in self.cat.segments.values():
             if s.state != DROPPED or s.dropped_at_ms > expired_before or not self._checkpoint_passed(s):
+                continue
+            if s.id in building:
                 continue
             if s.id in loaded or self.cat.ancestors(s) & loaded:
                 continue  # a querynode serves it (or an input of it) until the successor is loaded

@@ -211,7 +211,12 @@ class IndexCoord:
                 for si in self.cat.segment_indexes.values()
                 if si.state == "InProgress" and si.node_endpoint not in nodes
             ]
-            tasks = [(si, self._task_payload(si)) for si in pending if si.segment_id in self.cat.segments]
+            for si in pending:
+                seg = self.cat.segments.get(si.segment_id)
+                if seg is None or seg.state != FLUSHED:  # compacted away meanwhile: nothing to build
+                    si.state, si.fail_reason, si.node_endpoint = "Failed", "segment was dropped", ""
+                    self._save_if_known(si)
+            tasks = [(si, self._task_payload(si)) for si in pending if si.state == "InProgress"]
         for i, (si, payload) in enumerate(tasks):
             endpoint = nodes[(si.build_id + i) % len(nodes)]
             try:
@@ -222,7 +227,7 @@ class IndexCoord:
             with self.cat.lock:
                 si.node_endpoint = endpoint
                 si.attempts += 1
-                self.cat.save_segment_index(si)
+                self._save_if_known(si)
 
     def _poll(self) -> None:
         with self.cat.lock:
@@ -247,7 +252,7 @@ class IndexCoord:
                 elif st["state"] == "Finished":
                     with self.cat.lock:
                         si.state, si.files, si.size = "Finished", st["files"], st.get("size", 0)
-                        self.cat.save_segment_index(si)
+                        self._save_if_known(si)
                 elif st["state"] == "Failed":
                     self._requeue([si], st.get("reason", "build failed"))
 
@@ -257,7 +262,12 @@ class IndexCoord:
                 si.node_endpoint = ""
                 if si.attempts >= MAX_ATTEMPTS:
                     si.state, si.fail_reason = "Failed", reason
-                self.cat.save_segment_index(si)
+                self._save_if_known(si)
+
+    def _save_if_known(self, si: SegmentIndexInfo) -> None:
+        """Save a build record unless it was dropped meanwhile (index dropped, segment collected)."""
+        if si.build_id in self.cat.segment_indexes:
+            self.cat.save_segment_index(si)
 
     def is_scalar(self, idx: IndexInfo) -> bool:
         return "engine" in idx.params

@@ -205,11 +205,13 @@ def read_meta(srv: StandaloneServer) -> dict[str, dict[str, object]]:
     """The metadata store, read beside the running server (SQLite allows a concurrent reader)."""
     conn = sqlite3.connect(f"file:{srv.data_dir / 'meta.db'}?mode=ro", uri=True)
     try:
-        return {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM kv WHERE key LIKE '%/meta/%'")}
-    except (sqlite3.OperationalError, ValueError):
+        rows = conn.execute("SELECT key, value FROM kv").fetchall()
+    except sqlite3.OperationalError:
         return {}
     finally:
         conn.close()
+    wanted = ("/datacoord-meta/s/", "/segment-index/", "/gc-tombstone/")
+    return {k: json.loads(v) for k, v in rows if any(w in k for w in wanted)}
 
 
 def referenced(meta: dict[str, dict[str, object]]) -> tuple[set[str], int, int]:
