@@ -41,7 +41,7 @@ from bench.report import (
 from bench.targets import RunContext, Target, TargetUnavailable, child_env, make_target, stop_process_group
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_TARGETS = "milvus-lite,quiver-standalone"
+DEFAULT_TARGETS = "milvus-lite,quiver-standalone,quiver-cluster,faiss-raw"
 WORKLOAD_FLAGS = (
     "insert_batch", "nlist", "nprobe", "hnsw_m", "hnsw_efc", "hnsw_ef",
     "warmup", "batch_nq", "batch_rounds", "scalar_reps", "count_reps",

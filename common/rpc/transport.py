@@ -59,6 +59,7 @@ class GrpcTransport(Transport):
 
     def __init__(self) -> None:
         self._channels: dict[str, grpc.Channel] = {}
+        self._stubs: dict[tuple[str, str], grpc.UnaryUnaryMultiCallable] = {}
         self._lock = threading.Lock()
 
     def _channel(self, address: str) -> grpc.Channel:
@@ -70,10 +71,14 @@ class GrpcTransport(Transport):
             return ch
 
     def call(self, target: str, method: str, payload: bytes, timeout: float | None) -> bytes:
-        address, _, name = target.partition("/")
-        stub = self._channel(address).unary_unary(
-            f"/quiver.{name}/{method}", request_serializer=_identity, response_deserializer=_identity
-        )
+        stub = self._stubs.get((target, method))
+        if stub is None:
+            address, _, name = target.partition("/")
+            stub = self._channel(address).unary_unary(
+                f"/quiver.{name}/{method}", request_serializer=_identity, response_deserializer=_identity
+            )
+            with self._lock:
+                self._stubs[(target, method)] = stub
         result: bytes = stub(payload, timeout=timeout)
         return result
 
@@ -82,6 +87,7 @@ class GrpcTransport(Transport):
             for ch in self._channels.values():
                 ch.close()
             self._channels.clear()
+            self._stubs.clear()
 
 
 class _GenericHandler(grpc.GenericRpcHandler):

@@ -178,12 +178,19 @@ class ChannelWriter:
         def log_id() -> int:
             return next(ids)
 
+        started = time.perf_counter()
         flushed = [self._flush_segment(sid, log_id) for sid in flush_ids]
         records = [rec for rec, _ in flushed]
         records += self._write_flushed_deltas(log_id, skip=set(flush_ids))
         remaining = {sid: b for sid, b in self.buffers.items() if sid not in flush_ids}
         checkpoint = self._checkpoint(remaining)
         self.coord.call("save_binlogs", vchannel=self.vchannel, segments=records, checkpoint=checkpoint)
+        if flush_ids:
+            log.info(
+                "flushed %d segment(s) of %s, %d rows, in %.0f ms",
+                len(flush_ids), self.vchannel, sum(r.get("num_rows", 0) for r, _ in flushed),
+                (time.perf_counter() - started) * 1000,
+            )
         for (_, stats), sid in zip(flushed, flush_ids, strict=True):
             buf = self.buffers.pop(sid, None)
             self.flushed.add(sid)

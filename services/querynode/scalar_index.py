@@ -162,23 +162,39 @@ def _lookup(item: Node, indexes: dict[str, SortedIndex]) -> tuple[SortedIndex, R
 def indexed_filter(
     flt: Filter, indexes: dict[str, SortedIndex], cols: dict[str, np.ndarray], n: int
 ) -> np.ndarray | None:
-    """The filter's row mask through a sorted index, or None when a scan is the better way."""
+    """The filter's row mask through a sorted index, or None when a scan is the better way.
+
+    Of the top-level ``and`` terms the index can answer, the most selective one is looked up
+    (range terms on one field, such as ``a < x < b``, are intersected first); the remaining
+    terms are evaluated on the rows it found only.
+    """
     root = flt.root
     if root is None or not indexes:
         return None
     items = root.items if isinstance(root, And) else (root,)
-    best: tuple[int, int, SortedIndex, Ranges] | None = None
+    found: dict[int, tuple[SortedIndex, Ranges]] = {}
     for pos, item in enumerate(items):
-        found = _lookup(item, indexes)
-        if found is None:
-            continue
-        count = int((found[1][1] - found[1][0]).sum())
-        if count <= _limit(found[0], item) * n and (best is None or count < best[0]):
-            best = (count, pos, *found)
-    if best is None:
+        hit = _lookup(item, indexes)
+        if hit is not None:
+            found[pos] = hit
+    candidates: list[tuple[int, list[int], SortedIndex, Ranges]] = []  # (rows, term positions, index, ranges)
+    by_index: dict[int, list[int]] = {}
+    for pos, (idx, ranges) in found.items():
+        if len(ranges[0]) == 1 and isinstance(items[pos], Compare):
+            by_index.setdefault(id(idx), []).append(pos)
+        else:
+            candidates.append((_count(ranges), [pos], idx, ranges))
+    for positions in by_index.values():
+        idx = found[positions[0]][0]
+        lo = max(int(found[p][1][0][0]) for p in positions)
+        hi = min(int(found[p][1][1][0]) for p in positions)
+        ranges = _one(lo, hi)
+        candidates.append((_count(ranges), positions, idx, ranges))
+    usable = [c for c in candidates if c[0] <= _limit(c[2], items[c[1][0]]) * n]
+    if not usable:
         return None
-    _, pos, idx, ranges = best
-    rest = [item for i, item in enumerate(items) if i != pos]
+    _, used, idx, ranges = min(usable, key=lambda c: c[0])
+    rest = [item for i, item in enumerate(items) if i not in used]
     rows = idx.rows_of(ranges, ordered=bool(rest))  # gathering the other terms' columns in row order
     if rest and len(rows):
         node = rest[0] if len(rest) == 1 else And(Kind.BOOL, "Bool", tuple(rest))
@@ -188,3 +204,7 @@ def indexed_filter(
     mask = np.zeros(n, dtype=bool)
     mask[rows] = True
     return mask
+
+
+def _count(ranges: Ranges) -> int:
+    return int((ranges[1] - ranges[0]).sum())
