@@ -289,3 +289,40 @@ def test_gc_removes_exactly_the_unreferenced_files(srv: StandaloneServer, client
 def count_of(client: MilvusClient, name: str) -> int:
     rows = client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")
     return int(rows[0]["count(*)"])
+
+
+# --- automatic compaction ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def auto_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneServer]:
+    env = ENV | {"QUIVER_DATA__COMPACTION_ENABLED": "true", "QUIVER_DATA__COMPACTION_INTERVAL_SECONDS": "0.5"}
+    server = StandaloneServer(Path(tmp_path_factory.mktemp("autocompact")) / "data", extra_env=env)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_automatic_compaction_merges_small_segments_and_drops_deleted_rows(auto_srv: StandaloneServer) -> None:
+    client = MilvusClient(uri=auto_srv.uri)
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="FLAT", metric_type="L2")
+    client.create_collection("auto", schema=schema, index_params=index, consistency_level="Strong")
+    rng = np.random.default_rng(5)
+    for batch in range(3):  # three small segments (far below 30000 rows)
+        rows = [{"id": batch * 1000 + i, "v": rng.random(DIM).tolist()} for i in range(1000)]
+        client.insert("auto", rows)
+        client.flush("auto")
+    client.delete("auto", filter="id < 400")
+    client.flush("auto")
+    deadline = time.monotonic() + 60
+    while int(client.get_collection_stats("auto")["row_count"]) != 2600:  # merged, deleted rows gone
+        assert time.monotonic() < deadline, client.get_collection_stats("auto")
+        assert count_of(client, "auto") == 2600  # never a row lost or doubled meanwhile
+        time.sleep(0.2)
+    assert count_of(client, "auto") == 2600
+    hits = client.search("auto", data=[[0.5] * DIM], limit=20)
+    assert len({h["id"] for h in hits[0]}) == 20 and all(h["id"] >= 400 for h in hits[0])
