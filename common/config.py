@@ -9,6 +9,7 @@ with nothing else installed.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -91,6 +92,25 @@ class QueryConfig(BaseModel):
     search_threads: int = 4
 
 
+class SecurityConfig(BaseModel):
+    """Milvus's ``common.security`` and ``tls`` settings: authentication, RBAC and TLS of the proxy.
+
+    With ``authorization_enabled`` every Milvus RPC and REST call must carry ``user:password``
+    credentials, and each is checked against the caller's roles. ``tls_mode`` 1 serves the proxy's
+    gRPC and HTTP ports over TLS (server certificate only), 2 also requires a client certificate
+    signed by ``ca_pem_path`` (mutual TLS), as Milvus's ``common.security.tlsMode``.
+    """
+
+    authorization_enabled: bool = False
+    default_root_password: str = "Milvus"  # the root user's password at first start
+    superusers: list[str] = []  # may change another user's password without the old one
+    auth_cache_ttl_seconds: float = 5.0  # how long a proxy trusts a verified credential or privilege check
+    tls_mode: int = Field(default=0, ge=0, le=2)
+    server_pem_path: str | None = None
+    server_key_path: str | None = None
+    ca_pem_path: str | None = None
+
+
 class QuiverConfig(BaseSettings):
     """Everything a role needs to start. Field names map 1:1 to YAML keys."""
 
@@ -114,6 +134,7 @@ class QuiverConfig(BaseSettings):
     storage: StorageConfig = StorageConfig()
     data: DataConfig = DataConfig()
     query: QueryConfig = QueryConfig()
+    security: SecurityConfig = SecurityConfig()
     config_file: str | None = Field(default=None, exclude=True)
 
     @property
@@ -130,23 +151,25 @@ class QuiverConfig(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_file = os.environ.get("QUIVER_CONFIG") or _YAML_FILE.get("path")
+        yaml_file = _YAML_FILE.get() or os.environ.get("QUIVER_CONFIG")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if yaml_file:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
         return tuple(sources)
 
 
-_YAML_FILE: dict[str, str] = {}
+# The YAML file of the load_config call under way (a context variable, not a global: building a
+# QuiverConfig elsewhere must never pick up a file some earlier call named).
+_YAML_FILE: ContextVar[str | None] = ContextVar("quiver_yaml_file", default=None)
 
 
 def load_config(config_file: str | None = None, **flags: Any) -> QuiverConfig:
     """Build the configuration: ``flags`` (None values ignored) > env > YAML > defaults."""
-    if config_file:
-        if not os.path.exists(config_file):
-            raise FileNotFoundError(f"config file {config_file} does not exist")
-        _YAML_FILE["path"] = config_file
-    else:
-        _YAML_FILE.pop("path", None)
+    if config_file and not os.path.exists(config_file):
+        raise FileNotFoundError(f"config file {config_file} does not exist")
     given = {k: v for k, v in flags.items() if v is not None}
-    return QuiverConfig(**given)
+    token = _YAML_FILE.set(config_file)
+    try:
+        return QuiverConfig(**given)
+    finally:
+        _YAML_FILE.reset(token)

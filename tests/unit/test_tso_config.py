@@ -50,3 +50,12 @@ def test_config_precedence_flag_env_yaml(tmp_path: Path, monkeypatch: pytest.Mon
     assert load_config(str(cfg_file)).stream.backend == "local"
     with pytest.raises(FileNotFoundError):
         load_config(str(tmp_path / "missing.yaml"))
+
+
+def test_a_loaded_yaml_file_does_not_leak_into_later_configs(tmp_path: Path) -> None:
+    from common.config import QuiverConfig
+
+    cfg_file = tmp_path / "q.yaml"
+    cfg_file.write_text("stream:\n  topic_prefix: leaked\n")
+    assert load_config(str(cfg_file)).stream.topic_prefix == "leaked"
+    assert QuiverConfig().stream.topic_prefix == "by-dev"
