@@ -26,6 +26,7 @@ from services.coord.meta import (
 )
 
 R = TypeVar("R", bound=Record)
+TXN_LIMIT = 100  # keys per KV transaction: etcd refuses more than 128 operations in one
 
 
 def _load(kv: KV, prefix: str, cls: type[R]) -> list[R]:
@@ -78,6 +79,13 @@ class Catalog:
             self.indexes = {i.id: i for i in _load(self.kv, k.indexes(), IndexInfo)}
             self.segment_indexes = {s.build_id: s for s in _load(self.kv, k.segment_indexes(), SegmentIndexInfo)}
             self.load_infos = {x.collection_id: x for x in _load(self.kv, k.load_infos(), LoadInfo)}
+            # records left behind by a drop or create that crashed half-way belong to no collection
+            live = set(self.collections)
+            self.partitions = {c: p for c, p in self.partitions.items() if c in live}
+            self.segments = {i: s for i, s in self.segments.items() if s.collection_id in live}
+            self.indexes = {i: x for i, x in self.indexes.items() if x.collection_id in live}
+            self.segment_indexes = {i: x for i, x in self.segment_indexes.items() if x.collection_id in live}
+            self.load_infos = {c: x for c, x in self.load_infos.items() if c in live}
             self.tombstones = {
                 item.key: Tombstone.model_validate_json(item.value) for item in self.kv.scan(k.tombstones())
             }
@@ -110,10 +118,11 @@ class Catalog:
 
     def save_collection(self, coll: CollectionInfo, partitions: list[PartitionInfo] = ()) -> None:  # type: ignore[assignment]
         with self.lock:
-            puts = {self.keys.collection(coll.db_id, coll.id): coll.to_bytes()}
-            for p in partitions:
-                puts[self.keys.partition(coll.id, p.id)] = p.to_bytes()
-            self.kv.multi_save(puts)
+            # partitions first, the collection record last: it is the commit point (a crash in
+            # between leaves partitions of no collection, which load() ignores)
+            parts = [(self.keys.partition(coll.id, p.id), p.to_bytes()) for p in partitions]
+            self._put_chunked(parts)
+            self.kv.put(self.keys.collection(coll.db_id, coll.id), coll.to_bytes())
             self.collections[coll.id] = coll
             for p in partitions:
                 self.partitions.setdefault(coll.id, {})[p.id] = p
@@ -172,7 +181,8 @@ class Catalog:
                 kind="partition", collection_id=p.collection_id, partition_id=p.id, dropped_at_ms=now_ms()
             )
             stone_key = self.keys.tombstone("partition", p.collection_id, p.id)
-            self.kv.multi_save({stone_key: stone.to_bytes()}, deletes)
+            self.kv.multi_save({stone_key: stone.to_bytes()}, deletes[:1])  # the commit point
+            self._delete_chunked(deletes[1:])
             self.tombstones[stone_key] = stone
             self.partitions.get(p.collection_id, {}).pop(p.id, None)
             for s in segs:
@@ -191,12 +201,14 @@ class Catalog:
             self.aliases.pop((db_id, alias), None)
 
     def save_segments(self, segs: list[SegmentInfo], checkpoint: tuple[str, str] | None = None) -> None:
-        """Save segments (and optionally a channel checkpoint) in one atomic write."""
+        """Save segments and optionally a channel checkpoint: one atomic write up to etcd's
+        transaction cap, else in chunks with the checkpoint in the last, so it never gets ahead
+        of the segments it covers."""
         with self.lock:
-            puts = {self.keys.segment(s.collection_id, s.partition_id, s.id): s.to_bytes() for s in segs}
+            items = [(self.keys.segment(s.collection_id, s.partition_id, s.id), s.to_bytes()) for s in segs]
             if checkpoint is not None:
-                puts[self.keys.channel_checkpoint(checkpoint[0])] = checkpoint[1].encode()
-            self.kv.multi_save(puts)
+                items.append((self.keys.channel_checkpoint(checkpoint[0]), checkpoint[1].encode()))
+            self._put_chunked(items)
             for s in segs:
                 self.segments[s.id] = s
             if checkpoint is not None:
@@ -222,7 +234,8 @@ class Catalog:
                 prefixes=sorted(build_prefix(s) for s in builds),
             )
             stone_key = self.keys.tombstone("index", idx.collection_id, idx.id)
-            self.kv.multi_save({stone_key: stone.to_bytes()}, deletes)
+            self.kv.multi_save({stone_key: stone.to_bytes()}, deletes[:1])  # the commit point
+            self._delete_chunked(deletes[1:])
             self.tombstones[stone_key] = stone
             self.indexes.pop(idx.id, None)
             for s in builds:
@@ -257,6 +270,14 @@ class Catalog:
                 done.append(sid)
             if deletes:
                 self._forget_segments(deletes, done)
+
+    def _put_chunked(self, items: list[tuple[str, bytes]]) -> None:
+        for start in range(0, len(items), TXN_LIMIT):
+            self.kv.multi_save(dict(items[start : start + TXN_LIMIT]))
+
+    def _delete_chunked(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), TXN_LIMIT):
+            self.kv.multi_save({}, keys[start : start + TXN_LIMIT])
 
     def _forget_segments(self, deletes: list[str], segment_ids: list[int]) -> None:
         self.kv.multi_save({}, deletes)

@@ -213,6 +213,8 @@ class CompactionManager:
             if endpoint is None:
                 continue
             with self._lock:
+                if p.state != PENDING:
+                    continue  # claimed meanwhile by another dispatch (the loop, or a manual request)
                 p.state, p.node, p.started = EXECUTING, endpoint, time.monotonic()
             try:
                 self.ctx.router.client(endpoint).call(

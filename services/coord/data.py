@@ -65,6 +65,7 @@ class DataCoord:
         self.channel_watchers: dict[str, str] = {}
         self._flush_commands: dict[int, float] = {}  # segment id -> last time a datanode was told
         self._assigned_in_memory: dict[int, int] = {}
+        self._flush_channels: dict[int, list[str]] = {}  # flush ts -> vchannels that must sync to it
 
     # --- allocation ---------------------------------------------------------------------
     def max_rows(self, coll: CollectionInfo) -> int:
@@ -144,6 +145,10 @@ class DataCoord:
             sealed = [s.id for s in self.cat.segments.values() if s.collection_id == coll.id and s.state == SEALED]
             flushed = [s.id for s in self.cat.segments.values() if s.collection_id == coll.id and s.state == FLUSHED]
         # every channel syncs once it reaches flush_ts, so buffered deletes become delta logs too (as Milvus)
+        with self.cat.lock:
+            self._flush_channels[flush_ts] = list(coll.vchannels)
+            while len(self._flush_channels) > 1024:
+                self._flush_channels.pop(next(iter(self._flush_channels)))
         self.dispatch_flushes(force=True, sync=(coll.vchannels, flush_ts))
         return {
             "segment_ids": sealed,
@@ -154,10 +159,15 @@ class DataCoord:
 
     @rpc
     def get_flush_state(self, segment_ids: list[int], collection_id: int = 0, flush_ts: int = 0) -> bool:
+        """Flushed: the segments are, and (given the flush's ts) its channels synced past it, deletes included."""
         with self.cat.lock:
             for sid in segment_ids:
                 s = self.cat.segments.get(sid)
                 if s is not None and s.state not in (FLUSHED, DROPPED):
+                    return False
+            for vchannel in self._flush_channels.get(flush_ts, []) if flush_ts else []:
+                cp = self.cat.checkpoints.get(vchannel)
+                if vchannel in self.channel_watchers and (cp is None or json.loads(cp).get("synced", 0) < flush_ts):
                     return False
             return True
 

@@ -272,8 +272,9 @@ class IndexCoord:
     def is_scalar(self, idx: IndexInfo) -> bool:
         return "engine" in idx.params
 
-    def segment_index_failed(self, segment_id: int) -> bool:
-        return any(si.segment_id == segment_id and si.state == "Failed" for si in self.cat.segment_indexes.values())
+    def failed_segments(self) -> set[int]:
+        """Segments with a build that gave up (they are served without that index)."""
+        return {si.segment_id for si in self.cat.segment_indexes.values() if si.state == "Failed"}
 
     def segment_index_state(self, segment_id: int, collection_id: int) -> tuple[bool, list[dict[str, Any]]]:
         """(every index of the collection finished on this segment, the finished builds)."""

@@ -213,6 +213,7 @@ class QueryCoord:
         with self.cat.lock:
             wanted_channels: dict[str, Any] = {}
             wanted_segments: dict[int, Want] = {}
+            failed = self.index.failed_segments()
             for coll_id in list(self.cat.load_infos):
                 coll = self.cat.collections.get(coll_id)
                 if coll is None:
@@ -222,7 +223,7 @@ class QueryCoord:
                     wanted_channels[v] = (coll, parts)
                 for s in self._target_segments(coll_id):
                     done, builds = self.index.segment_index_state(s.id, coll_id)
-                    ready = done or self.index.segment_index_failed(s.id)
+                    ready = done or s.id in failed
                     wanted_segments[s.id] = Want(s, segment_version(builds), builds, self.cat.ancestors(s), ready)
         self._place_channels(nodes, wanted_channels)
         # per node: segments to load (with the compaction inputs each replaces) or to keep serving

@@ -107,7 +107,7 @@ class ChannelWriter:
             for s in segments:
                 if s["id"] not in self.flushed:
                     self.pending_flush[s["id"]] = s["seal_ts"]
-            if sync_ts > self.tt:
+            if sync_ts:
                 self.sync_at = max(self.sync_at, sync_ts)
 
     # --- consuming ----------------------------------------------------------------------
@@ -183,7 +183,7 @@ class ChannelWriter:
         records = [rec for rec, _ in flushed]
         records += self._write_flushed_deltas(log_id, skip=set(flush_ids))
         remaining = {sid: b for sid, b in self.buffers.items() if sid not in flush_ids}
-        checkpoint = self._checkpoint(remaining)
+        checkpoint = self._checkpoint(remaining) | {"synced": self.tt}  # deletes up to tt are durable
         self.coord.call("save_binlogs", vchannel=self.vchannel, segments=records, checkpoint=checkpoint)
         if flush_ids:
             log.info(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.config import QuiverConfig
 from common.msgstream.base import MsgStream
@@ -11,6 +11,9 @@ from common.rpc import Caller, Router
 from services.proxy.meta_cache import MetaCache
 from services.proxy.tasks import Scheduler
 from services.proxy.ticker import DmlTicker
+
+if TYPE_CHECKING:
+    from services.proxy.auth import AuthGate
 
 
 @dataclass
@@ -23,6 +26,7 @@ class ProxyContext:
     cache: MetaCache
     ticker: DmlTicker
     scheduler: Scheduler
+    auth: AuthGate | None = None  # set when common.security.authorization_enabled
 
 
 def db_of(request: Any, context: Any) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.proxy.auth import RestAuthMiddleware
 from services.proxy.rest import mount_rest
 
 
@@ -27,4 +28,7 @@ def create_app(healthy: Callable[[], bool], servicer: Any = None) -> FastAPI:
 
     if servicer is not None:
         mount_rest(app, servicer)
+        gate = getattr(getattr(servicer, "ctx", None), "auth", None)
+        if gate is not None:  # authorization enabled: REST v2 needs credentials
+            app.add_middleware(RestAuthMiddleware, gate=gate)
     return app

@@ -14,12 +14,14 @@ from common.config import QuiverConfig
 from common.msgstream.base import MsgStream
 from common.rpc import Caller, Router
 from common.rpc.transport import GRPC_OPTIONS
+from services.proxy.auth import AuthGate
 from services.proxy.context import ProxyContext
 from services.proxy.http_app import create_app
 from services.proxy.meta_cache import MetaCache
 from services.proxy.servicer import MilvusServicer
 from services.proxy.tasks import Scheduler
 from services.proxy.ticker import DmlTicker
+from services.proxy.tls import grpc_credentials, uvicorn_ssl
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ class Proxy:
             cache=MetaCache(coord),
             ticker=DmlTicker(coord, node_id, cfg.timetick_interval_ms / 1000),
             scheduler=Scheduler(),
+            auth=AuthGate(coord, cfg.security) if cfg.security.authorization_enabled else None,
         )
         self.servicer = MilvusServicer(self.ctx)  # one servicer behind gRPC and REST alike
         self._grpc: grpc.Server | None = None
@@ -47,7 +50,12 @@ class Proxy:
         self.ctx.ticker.start()
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=GRPC_OPTIONS)
         milvus_pb2_grpc.add_MilvusServiceServicer_to_server(self.servicer, server)
-        self.grpc_port = server.add_insecure_port(f"{self.cfg.host}:{self.cfg.grpc_port}")
+        address = f"{self.cfg.host}:{self.cfg.grpc_port}"
+        credentials = grpc_credentials(self.cfg.security)
+        if credentials is None:
+            self.grpc_port = server.add_insecure_port(address)
+        else:
+            self.grpc_port = server.add_secure_port(address, credentials)
         if self.grpc_port == 0:
             raise OSError(f"cannot bind the Milvus gRPC port {self.cfg.host}:{self.cfg.grpc_port}")
         server.start()
@@ -57,7 +65,14 @@ class Proxy:
 
     def _start_http(self) -> None:
         app = create_app(self._healthy, self.servicer)
-        config = uvicorn.Config(app, host=self.cfg.host, port=self.cfg.http_port, log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            app,
+            host=self.cfg.host,
+            port=self.cfg.http_port,
+            log_level="warning",
+            access_log=False,
+            **uvicorn_ssl(self.cfg.security),
+        )
         self._http = uvicorn.Server(config)
         thread = threading.Thread(target=self._http.run, name="proxy-http", daemon=True)
         thread.start()

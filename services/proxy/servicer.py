@@ -2,13 +2,15 @@
 
 Handlers live in topic modules (DDL, index/load, DML, DQL, misc) and are combined here; any
 RPC none of them implements answers a clear "not supported" status instead of gRPC's
-UNIMPLEMENTED error, so a client sees a Milvus error it can show.
+UNIMPLEMENTED error, so a client sees a Milvus error it can show. With authorization enabled
+every RPC, implemented or not, first passes the auth guard (services/proxy/auth.py).
 """
 
 from __future__ import annotations
 
 from pymilvus.grpc_gen import milvus_pb2_grpc
 
+from services.proxy.auth import install as install_auth
 from services.proxy.compaction import CompactionHandlers
 from services.proxy.context import ProxyContext
 from services.proxy.ddl import DdlHandlers
@@ -16,12 +18,14 @@ from services.proxy.dml import DmlHandlers
 from services.proxy.dql import DqlHandlers
 from services.proxy.index_load import IndexLoadHandlers
 from services.proxy.misc import MiscHandlers
+from services.proxy.rbac_api import RbacHandlers
 from services.proxy.reader import ShardReader
 from services.proxy.status import all_methods, unimplemented
 
 
 class MilvusServicer(
     CompactionHandlers,
+    RbacHandlers,
     DdlHandlers, IndexLoadHandlers, DmlHandlers, DqlHandlers, MiscHandlers, milvus_pb2_grpc.MilvusServiceServicer
 ):
     def __init__(self, ctx: ProxyContext) -> None:
@@ -35,10 +39,12 @@ def _fill_unimplemented() -> None:
             setattr(MilvusServicer, name, unimplemented(name))
 
 
+_HANDLERS = (DdlHandlers, IndexLoadHandlers, DmlHandlers, DqlHandlers, MiscHandlers, CompactionHandlers, RbacHandlers)
 _IMPLEMENTED = {
     name
-    for cls in (DdlHandlers, IndexLoadHandlers, DmlHandlers, DqlHandlers, MiscHandlers, CompactionHandlers)
+    for cls in _HANDLERS
     for name in vars(cls)
     if name[:1].isupper()
 }
 _fill_unimplemented()
+install_auth(MilvusServicer, all_methods())  # authentication and RBAC in front of every RPC (when enabled)

@@ -4,8 +4,9 @@ index builds, release/reload, compaction with its handoff, and garbage collectio
 After every step — and repeatedly while segments are handed off (index builds, compaction)
 — count(*), queries and exact (FLAT) searches must equal a numpy model of the same
 operations: no row may be lost or appear twice. The server runs with small segments and a
-zero GC tolerance so all of that happens within seconds; the last test reads the metadata
-store and the storage directory and checks that GC removed exactly the unreferenced files.
+zero GC tolerance so all of that happens within seconds; a GC test reads the metadata store
+and the storage directory and checks that GC removed exactly the unreferenced files. Also
+here: automatic compaction (its own server) and scalar indexes through pymilvus.
 """
 
 from __future__ import annotations
@@ -326,3 +327,53 @@ def test_automatic_compaction_merges_small_segments_and_drops_deleted_rows(auto_
     assert count_of(client, "auto") == 2600
     hits = client.search("auto", data=[[0.5] * DIM], limit=20)
     assert len({h["id"] for h in hits[0]}) == 20 and all(h["id"] >= 400 for h in hits[0])
+
+
+# --- scalar indexes ----------------------------------------------------------------------------
+
+
+def test_scalar_indexes_through_pymilvus(client: MilvusClient) -> None:
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("age", DataType.INT32)
+    schema.add_field("name", DataType.VARCHAR, max_length=16)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="FLAT", metric_type="L2")
+    index.add_index("age", index_type="STL_SORT")
+    index.add_index("name", index_type="Trie")
+    client.create_collection("scalars", schema=schema, index_params=index, consistency_level="Strong")
+    rng = np.random.default_rng(11)
+    age = rng.integers(0, 10_000, 5000)
+    names = [f"n{i % 700:04d}" for i in range(5000)]
+    client.insert(
+        "scalars",
+        [
+            {"id": i, "age": int(age[i]), "name": names[i], "v": v.tolist()}
+            for i, v in enumerate(rng.random((5000, DIM), dtype=np.float32))
+        ],
+    )
+    client.flush("scalars")
+    assert client.describe_index("scalars", "age")["index_type"] == "STL_SORT"
+    assert client.describe_index("scalars", "name")["index_type"] == "Trie"
+    client.release_collection("scalars")
+    client.load_collection("scalars")  # sealed now: filters below go through the sorted indexes
+    few = {i for i in range(5000) if age[i] < 5000}
+    for expr, want in (
+        ("age >= 100 and age < 130", np.flatnonzero((age >= 100) & (age < 130))),
+        ("name == 'n0042'", [i for i, n in enumerate(names) if n == "n0042"]),
+        ("name in ['n0001', 'n0002'] and age < 5000", [i for i, n in enumerate(names) if n in ("n0001", "n0002")]),
+    ):
+        rows = client.query("scalars", filter=expr, output_fields=["id"])
+        if "age < 5000" in expr:
+            want = [i for i in want if i in few]
+        assert sorted(r["id"] for r in rows) == sorted(int(i) for i in want), expr
+    with pytest.raises(Exception, match="STL_SORT are only supported on numeric field"):
+        bad = client.prepare_index_params()
+        bad.add_index("name", index_type="STL_SORT", index_name="bad")
+        client.create_index("scalars", bad)
+    client.release_collection("scalars")
+    client.drop_index("scalars", "age")
+    assert "age" not in client.list_indexes("scalars")
+    client.load_collection("scalars")  # loads without the scalar index
+    assert count_of(client, "scalars") == 5000

@@ -130,3 +130,25 @@ def test_index_rules(coord: Coordinator) -> None:
     desc = coord.index.describe_index(cid)
     assert desc[0]["state"] == "Finished" and desc[0]["total_rows"] == 0
     assert np.isfinite(desc[0]["index_id"])
+
+
+def test_big_drops_respect_the_transaction_cap(coord: Coordinator) -> None:
+    """etcd refuses transactions over 128 operations: a collection with many partitions and
+    segments must still be created, flushed and dropped (the memory KV enforces the same cap)."""
+    cid = coord.root.create_collection("default", schema_bytes("wide"))
+    for i in range(150):
+        coord.root.create_partition("default", "wide", f"p{i}")
+    d = coord.root.describe_collection("default", "wide")
+    ts = coord.ctx.tso.alloc()
+    for p in d["partitions"]:
+        coord.data.assign_segments(cid, p["id"], d["vchannels"][0], 1, ts)
+    coord.data.flush(cid)
+    assert len([s for s in coord.ctx.catalog.segments.values() if s.collection_id == cid]) == 151
+    coord.drop_collection("default", "wide")
+    again = Coordinator(coord.cfg, coord.kv, coord.stream, Router())
+    again.activate()
+    try:
+        assert not [s for s in again.ctx.catalog.segments.values() if s.collection_id == cid]
+        assert cid not in again.ctx.catalog.partitions
+    finally:
+        again.stop()

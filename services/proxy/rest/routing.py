@@ -6,7 +6,8 @@ here makes that translation for these routes only, so /healthz and /metrics keep
 defaults. The per-request context carries what Milvus reads from headers: the database
 (``dbName`` in the body wins over the ``DB-Name`` header), whether 64-bit integers may be sent
 as JSON numbers (``Accept-Type-Allow-Int64``, on by default as in Milvus), and the
-``Authorization: Bearer user:password|token`` credential, accepted and not yet checked.
+``Authorization: Bearer user:password|token`` credential (checked by the auth middleware when
+authorization is enabled; a call it lets through may still lack a privilege: HTTP 403).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from common.errors import Code
+from services.proxy.auth import AuthFailure
 from services.proxy.rest.envelope import (
     INCORRECT_FORMAT,
     MISSING_PARAMETERS,
     TITLES,
+    EnvelopeResponse,
     RestError,
     failed,
     rest_error,
@@ -82,6 +85,8 @@ class RestRoute(APIRoute):
                 return failed(validation_error(exc))
             except RestError as exc:
                 return failed(exc)
+            except AuthFailure as exc:  # a privilege the caller lacks: HTTP 403, as Milvus
+                return EnvelopeResponse(exc.body(), status_code=exc.http_status)
             except Exception as exc:  # a bug in the translation layer: still answer in Milvus's shape
                 log.exception("REST %s failed", request.url.path)
                 return failed(RestError(Code.UNEXPECTED, f"{type(exc).__name__}: {exc}"))
