@@ -9,6 +9,7 @@ ground truth matches the filters the workloads send.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import time
@@ -169,3 +170,19 @@ class ResultWriter:
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
         tmp.write_text(json.dumps(self.data, indent=1, default=str))
         os.replace(tmp, self.path)
+
+
+def add_search_args(p: argparse.ArgumentParser) -> None:
+    """The index and search options every workload takes, with the same defaults."""
+    p.add_argument("--nlist", type=int, default=1024)
+    p.add_argument("--nprobe", type=int, default=16)
+    p.add_argument("--hnsw", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--hnsw-m", type=int, default=16)
+    p.add_argument("--hnsw-efc", type=int, default=128)
+    p.add_argument("--hnsw-ef", type=int, default=64)
+    p.add_argument("--nprobe-sweep", default="1,2,4,8,16,32,64", help="comma-separated nprobe values")
+    p.add_argument("--sweep-queries", type=int, default=200)
+    p.add_argument("--flat-queries", type=int, default=300)
+    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--batch-nq", type=int, default=100)
+    p.add_argument("--batch-rounds", type=int, default=10)

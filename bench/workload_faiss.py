@@ -22,6 +22,7 @@ from bench.common import (
     TOP_K,
     Dataset,
     ResultWriter,
+    add_search_args,
     latency_stats,
     load_dataset,
     recall_at_k,
@@ -35,18 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dataset", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--target", default="faiss-raw")
-    p.add_argument("--nlist", type=int, default=1024)
-    p.add_argument("--nprobe", type=int, default=16)
-    p.add_argument("--hnsw", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--hnsw-m", type=int, default=16)
-    p.add_argument("--hnsw-efc", type=int, default=128)
-    p.add_argument("--hnsw-ef", type=int, default=64)
-    p.add_argument("--nprobe-sweep", default="1,2,4,8,16,32,64", help="comma-separated nprobe values")
-    p.add_argument("--sweep-queries", type=int, default=200)
-    p.add_argument("--flat-queries", type=int, default=300)
-    p.add_argument("--warmup", type=int, default=50)
-    p.add_argument("--batch-nq", type=int, default=100)
-    p.add_argument("--batch-rounds", type=int, default=10)
+    add_search_args(p)
     # accepted so one command line fits every workload; meaningless without a database
     p.add_argument("--insert-batch", type=int, default=0)
     p.add_argument("--scalar-reps", type=int, default=0)

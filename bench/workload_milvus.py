@@ -32,6 +32,7 @@ from bench.common import (
     VEC_FIELD,
     Dataset,
     ResultWriter,
+    add_search_args,
     latency_stats,
     load_dataset,
     recall_at_k,
@@ -47,18 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="JSON result file to (re)write")
     p.add_argument("--target", default="unnamed")
     p.add_argument("--insert-batch", type=int, default=10_000)
-    p.add_argument("--nlist", type=int, default=1024)
-    p.add_argument("--nprobe", type=int, default=16)
-    p.add_argument("--hnsw", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--hnsw-m", type=int, default=16)
-    p.add_argument("--hnsw-efc", type=int, default=128)
-    p.add_argument("--hnsw-ef", type=int, default=64)
-    p.add_argument("--nprobe-sweep", default="1,2,4,8,16,32,64", help="comma-separated nprobe values")
-    p.add_argument("--sweep-queries", type=int, default=200)
-    p.add_argument("--flat-queries", type=int, default=300)
-    p.add_argument("--warmup", type=int, default=50)
-    p.add_argument("--batch-nq", type=int, default=100)
-    p.add_argument("--batch-rounds", type=int, default=10)
+    add_search_args(p)
     p.add_argument("--scalar-reps", type=int, default=100)
     p.add_argument("--count-reps", type=int, default=30)
     p.add_argument("--keep", action="store_true", help="do not drop the collection at the end")

@@ -9,7 +9,6 @@ JSON null counts as missing.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
@@ -17,15 +16,8 @@ import numpy as np
 
 from common.expr.nodes import MISSING
 from common.expr.rules import trunc_div, trunc_mod
+from common.expr.vectors import OPS
 
-OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
 _NUMBER = (int, float)
 
 
