@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from common.rpc.transport import InternalServices, new_grpc_server
 from common.session import Session, SessionInfo, active_coord_endpoint
 
 log = logging.getLogger(__name__)
+DRAIN_SECONDS = 60.0  # how long a querynode that got SIGTERM waits for its channels to move
 
 
 @dataclass
@@ -144,4 +146,24 @@ def start_role(role: str, cfg: QuiverConfig) -> RoleProcess:
     internal.health.state = "serving"
     session = Session(kv, meta_root, SessionInfo(role, node_id, endpoint), cfg.session_ttl_seconds)
     proc.closers.extend([handler.stop, session.stop])
+    if role == "querynode":  # closers run last-first: hand the channels over before anything stops
+        proc.closers.append(lambda: _drain_querynode(router, active_coord_endpoint(kv, meta_root), endpoint))
     return proc
+
+
+def _drain_querynode(router: Router, coord: str | None, endpoint: str) -> None:
+    """On SIGTERM: the coordinator moves this node's channels (loaded elsewhere first), bounded in time.
+
+    The active coordinator is asked once, without waiting for a failover: when the whole cluster
+    stops at once there is no one to hand over to, and the process must still exit promptly."""
+    if coord is None:
+        return
+    started = time.monotonic()
+    try:
+        done = router.client(coord).call(
+            "drain_querynode", endpoint=endpoint, wait_seconds=DRAIN_SECONDS, timeout=DRAIN_SECONDS + 5
+        )
+    except Exception as exc:  # the coordinator may be gone too: stop anyway
+        log.warning("drain of %s failed: %s", endpoint, exc)
+        return
+    log.info("drain of %s %s after %.1f s", endpoint, "done" if done else "incomplete", time.monotonic() - started)

@@ -189,6 +189,10 @@ class LocalCluster:
             proc.start()
         return proc
 
+    def live(self, role: str) -> list[RoleProcess]:
+        """The processes of ``role`` that are running (scaling tests stop and add them)."""
+        return [r for r in self.roles if r.role == role and r.alive()]
+
     def proxies(self) -> list[RoleProcess]:
         return [r for r in self.roles if r.role == "proxy"]
 

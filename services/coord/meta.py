@@ -6,7 +6,7 @@ import base64
 from functools import cached_property
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.schema import Schema
 
@@ -131,6 +131,8 @@ class LoadInfo(Record):
     partition_ids: list[int]  # empty: the whole collection
     replica_number: int = 1
     load_all: bool = True
+    # placement that survives a coordinator restart: [{"id", "nodes": [endpoint], "channels": {vchannel: endpoint}}]
+    replicas: list[dict[str, Any]] = Field(default_factory=list)
 
 
 def b64(data: bytes | None) -> str | None:

@@ -61,6 +61,10 @@ def _fail(message: str) -> MilvusError:
     return MilvusError(Code.UNEXPECTED, message)
 
 
+def _stamp(stored: bytes) -> str:
+    return hashlib.sha256(stored).hexdigest()[:16]
+
+
 def hash_password(password: str) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_COST, prefix=b"2a")).decode()
 
@@ -224,17 +228,29 @@ class RbacCoord:
         return self._names(self.keys.users)
 
     @rpc
-    def authenticate(self, username: str, password: str) -> bool:
-        """Whether ``password`` is ``username``'s (bcrypt check; unknown users are simply refused)."""
+    def authenticate(self, username: str, password: str) -> str:
+        """The credential's stamp when ``password`` is ``username``'s, else "" (bcrypt check; unknown users fail).
+
+        The stamp (a digest of the stored hash) lets a proxy re-validate a cached login cheaply
+        with :meth:`credential_stamp` instead of paying for bcrypt again.
+        """
         self._bootstrap()
         raw = self.kv.get(self.keys.users + username) if username else None
         if raw is None:
-            return False
+            return ""
         hashed = str(json.loads(raw).get("encrypted_password", ""))
         try:
-            return bcrypt.checkpw(password.encode(), hashed.encode())
+            matches = bcrypt.checkpw(password.encode(), hashed.encode())
         except ValueError:
-            return False
+            matches = False
+        return _stamp(raw) if matches else ""
+
+    @rpc
+    def credential_stamp(self, username: str) -> str:
+        """The stamp of ``username``'s stored credential ("" when there is none): changes with the password."""
+        self._bootstrap()
+        raw = self.kv.get(self.keys.users + username) if username else None
+        return _stamp(raw) if raw is not None else ""
 
     # --- roles ----------------------------------------------------------------------------
     @rpc

@@ -28,6 +28,7 @@ from services.coord.gc import GarbageCollector
 from services.coord.index import IndexCoord
 from services.coord.keys import Keys, id_key, tso_key
 from services.coord.query import QueryCoord
+from services.coord.rbac import RbacCoord
 from services.coord.root import DEFAULT_PARTITION, RootCoord
 from services.coord.timetick import TimeTicker
 from services.coord.tso import IdAllocator, TimestampOracle
@@ -75,6 +76,7 @@ class Coordinator:
         self.query = QueryCoord(self.ctx, self.index)
         self.compaction = CompactionManager(self.ctx, self.data, self.index)
         self.gc = GarbageCollector(self.ctx, self._gc_storage, self.query.loaded_segment_ids, self.stream.compare)
+        self.rbac = RbacCoord(self.kv, self.meta_root, self.cfg.security)
         self.ticker = TimeTicker(self.ctx, self.stream)
         self.ready.set()
         self._thread = threading.Thread(target=self._loop, name="coord-loop", daemon=True)
@@ -86,7 +88,7 @@ class Coordinator:
         return self.storage
 
     def handlers(self) -> tuple[object, ...]:
-        return (self, self.root, self.data, self.index, self.query, self.compaction, self.ticker)
+        return (self, self.root, self.data, self.index, self.query, self.compaction, self.ticker, self.rbac)
 
     def _loop(self) -> None:
         while not self._stop.wait(0.2):

@@ -140,7 +140,7 @@ class AuthGate:
         self.security = security
         self._ttl = security.auth_cache_ttl_seconds
         self._clock = clock
-        self._creds: dict[tuple[str, bytes], float] = {}
+        self._creds: dict[tuple[str, bytes], tuple[str, float]] = {}
         self._checks: dict[tuple[str, ...], tuple[bool, str, float]] = {}
 
     # --- caches ---------------------------------------------------------------------------
@@ -155,15 +155,27 @@ class AuthGate:
 
     # --- authentication -------------------------------------------------------------------
     def verify(self, user: str, password: str) -> bool:
-        """Whether ``password`` is ``user``'s: a cached sha256 of a recent success, else the coordinator."""
+        """Whether ``password`` is ``user``'s.
+
+        A success is remembered as a sha256 of the password with the stored credential's stamp;
+        within the TTL no coordinator is asked, after it one cheap stamp lookup renews it while
+        the password is unchanged, so bcrypt runs (in the coordinator) only on a first login.
+        """
         key = (user, hashlib.sha256(f"{password}{user}".encode()).digest())
         now = self._clock()
-        if self._creds.get(key, 0.0) > now:
-            return True
-        ok = bool(self._coord.call("authenticate", username=user, password=password))
-        if ok:
-            self._remember(self._creds, key, now + self._ttl)
-        return ok
+        cached = self._creds.get(key)
+        if cached is not None:
+            stamp, until = cached
+            if until > now:
+                return True
+            if stamp and self._coord.call("credential_stamp", username=user) == stamp:
+                self._remember(self._creds, key, (stamp, now + self._ttl))
+                return True
+            self._creds.pop(key, None)
+        stamp = str(self._coord.call("authenticate", username=user, password=password))
+        if stamp:
+            self._remember(self._creds, key, (stamp, now + self._ttl))
+        return bool(stamp)
 
     def authenticate_grpc(self, metadata: Any) -> str:
         """The user named by gRPC ``authorization`` metadata, or :class:`AuthFailure` (UNAUTHENTICATED)."""

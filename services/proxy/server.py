@@ -48,6 +48,7 @@ class Proxy:
 
     def start(self) -> None:
         self.ctx.ticker.start()
+        self._start_http()  # first: once gRPC answers, clients may use HTTP (health, REST) too
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=GRPC_OPTIONS)
         milvus_pb2_grpc.add_MilvusServiceServicer_to_server(self.servicer, server)
         address = f"{self.cfg.host}:{self.cfg.grpc_port}"
@@ -60,7 +61,6 @@ class Proxy:
             raise OSError(f"cannot bind the Milvus gRPC port {self.cfg.host}:{self.cfg.grpc_port}")
         server.start()
         self._grpc = server
-        self._start_http()
         log.info("proxy serving Milvus gRPC on %s:%d, HTTP on %d", self.cfg.host, self.grpc_port, self.http_port)
 
     def _start_http(self) -> None:

@@ -20,12 +20,14 @@ from services.proxy.index_load import IndexLoadHandlers
 from services.proxy.misc import MiscHandlers
 from services.proxy.rbac_api import RbacHandlers
 from services.proxy.reader import ShardReader
+from services.proxy.replicas import ReplicaHandlers
 from services.proxy.status import all_methods, unimplemented
 
 
 class MilvusServicer(
     CompactionHandlers,
     RbacHandlers,
+    ReplicaHandlers,
     DdlHandlers, IndexLoadHandlers, DmlHandlers, DqlHandlers, MiscHandlers, milvus_pb2_grpc.MilvusServiceServicer
 ):
     def __init__(self, ctx: ProxyContext) -> None:
@@ -39,7 +41,8 @@ def _fill_unimplemented() -> None:
             setattr(MilvusServicer, name, unimplemented(name))
 
 
-_HANDLERS = (DdlHandlers, IndexLoadHandlers, DmlHandlers, DqlHandlers, MiscHandlers, CompactionHandlers, RbacHandlers)
+_HANDLERS = (DdlHandlers, IndexLoadHandlers, DmlHandlers, DqlHandlers, MiscHandlers, CompactionHandlers, RbacHandlers,
+             ReplicaHandlers)
 _IMPLEMENTED = {
     name
     for cls in _HANDLERS

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,14 @@ import grpc
 from pymilvus.grpc_gen import milvus_pb2, milvus_pb2_grpc
 
 from quiver.devcluster.servers import free_ports
+
+
+def _http_ok(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
 
 
 @dataclass
@@ -73,7 +82,7 @@ class StandaloneServer:
                 with grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}") as ch:
                     stub = milvus_pb2_grpc.MilvusServiceStub(ch)
                     resp = stub.CheckHealth(milvus_pb2.CheckHealthRequest(), timeout=1)
-                    if resp.isHealthy:
+                    if resp.isHealthy and _http_ok(self.http_port):
                         return
             except grpc.RpcError:
                 pass

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from google.protobuf import message_factory
 from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import MilvusException
 from pymilvus.grpc_gen import milvus_pb2, milvus_pb2_grpc
 
 from tests.e2e.server import StandaloneServer
@@ -26,6 +27,7 @@ from tests.e2e.server import StandaloneServer
 pytestmark = pytest.mark.e2e
 
 ROOT_TOKEN = "root:Milvus"
+LOGIN_FAILED = (MilvusException, grpc.RpcError)  # a new connection, or one pymilvus reused
 _SERVICE = milvus_pb2.DESCRIPTOR.services_by_name["MilvusService"]
 
 
@@ -56,7 +58,8 @@ class SecureStandalone(StandaloneServer):
             try:
                 with self.channel() as ch:
                     stub = milvus_pb2_grpc.MilvusServiceStub(ch)
-                    resp = stub.CheckHealth(milvus_pb2.CheckHealthRequest(), timeout=1, metadata=auth_metadata(self.token))
+                    metadata = auth_metadata(self.token)
+                    resp = stub.CheckHealth(milvus_pb2.CheckHealthRequest(), timeout=1, metadata=metadata)
                     if resp.isHealthy:
                         return
             except grpc.RpcError:
@@ -127,7 +130,9 @@ def call_raw(channel: grpc.Channel, method: Any, metadata: list[tuple[str, str]]
         ("nobody:Milvus", "auth check failure, please check username and password are correct"),
     ],
 )
-def test_every_rpc_is_refused_without_valid_credentials(server: SecureStandalone, token: str | None, message: str) -> None:
+def test_every_rpc_is_refused_without_valid_credentials(
+    server: SecureStandalone, token: str | None, message: str
+) -> None:
     methods = unary_methods()
     assert len(methods) > 100
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
@@ -148,7 +153,7 @@ def test_valid_credentials_reach_the_handlers(server: SecureStandalone) -> None:
 
 def test_pymilvus_connects_only_with_valid_credentials(server: SecureStandalone, root: MilvusClient) -> None:
     for kwargs in ({}, {"token": "root:nope"}, {"user": "root", "password": "nope"}):
-        with pytest.raises(Exception) as err:
+        with pytest.raises(MilvusException) as err:
             MilvusClient(uri=server.uri, **kwargs)
         cause = err.value.__cause__
         assert isinstance(cause, grpc.RpcError) and cause.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -159,18 +164,18 @@ def test_pymilvus_connects_only_with_valid_credentials(server: SecureStandalone,
 def test_credentials_lifecycle(server: SecureStandalone, root: MilvusClient) -> None:
     root.create_user("carol", "carol-pw-1")
     carol = login(server, "carol", "carol-pw-1")
-    with pytest.raises(Exception, match="old password not correct for carol"):
+    with pytest.raises(MilvusException, match="old password not correct for carol"):
         carol.update_password("carol", "wrong-old", "carol-pw-2")
     carol.update_password("carol", "carol-pw-1", "carol-pw-2")  # one's own password: no privilege needed
     login(server, "carol", "carol-pw-2").close()
-    with pytest.raises(Exception):
+    with pytest.raises(LOGIN_FAILED):
         login(server, "carol", "carol-pw-1")
     root.update_password("carol", "anything", "carol-pw-3")  # root is a configured superuser
     login(server, "carol", "carol-pw-3").close()
-    with pytest.raises(Exception, match="root user cannot be deleted"):
+    with pytest.raises(MilvusException, match="root user cannot be deleted"):
         root.drop_user("root")
     root.drop_user("carol")
-    with pytest.raises(Exception):
+    with pytest.raises(LOGIN_FAILED):
         login(server, "carol", "carol-pw-3")
     assert "carol" not in root.list_users()
 

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pymilvus import MilvusClient
+from pymilvus.exceptions import MilvusException
 from pymilvus.grpc_gen import milvus_pb2, milvus_pb2_grpc
 
 from tests.e2e.test_auth import SecureStandalone
@@ -157,7 +158,7 @@ def test_mutual_tls_with_a_client_certificate(mutual: SecureStandalone, pki: Pki
 
 
 def test_mutual_tls_rejects_a_client_without_certificate(mutual: SecureStandalone, pki: Pki) -> None:
-    with pytest.raises(Exception) as err:  # "localhost": pymilvus reuses connections per address
+    with pytest.raises(MilvusException) as err:  # "localhost": pymilvus reuses connections per address
         MilvusClient(
             uri=f"https://localhost:{mutual.grpc_port}",
             secure=True,
@@ -167,11 +168,14 @@ def test_mutual_tls_rejects_a_client_without_certificate(mutual: SecureStandalon
         )
     cause = err.value.__cause__
     assert isinstance(cause, grpc.RpcError) and cause.code() == grpc.StatusCode.UNAVAILABLE
-    with grpc.secure_channel(
-        f"127.0.0.1:{mutual.grpc_port}",
-        grpc.ssl_channel_credentials(pki.ca.read_bytes()),
-        options=[("grpc.ssl_target_name_override", "localhost")],
-    ) as channel, pytest.raises(grpc.FutureTimeoutError):
+    with (
+        grpc.secure_channel(
+            f"127.0.0.1:{mutual.grpc_port}",
+            grpc.ssl_channel_credentials(pki.ca.read_bytes()),
+            options=[("grpc.ssl_target_name_override", "localhost")],
+        ) as channel,
+        pytest.raises(grpc.FutureTimeoutError),
+    ):
         grpc.channel_ready_future(channel).result(timeout=3)
 
 

@@ -62,7 +62,8 @@ def setup(coord: RbacCoord) -> tuple[AuthGate, CountingCaller, Clock]:
     router.register_local("coord", coord)
     caller = CountingCaller(router.client("local://coord"))
     clock = Clock()
-    return AuthGate(caller, SecurityConfig(authorization_enabled=True, auth_cache_ttl_seconds=5.0), clock), caller, clock
+    security = SecurityConfig(authorization_enabled=True, auth_cache_ttl_seconds=5.0)
+    return AuthGate(caller, security, clock), caller, clock
 
 
 def b64(text: str) -> str:
@@ -122,12 +123,25 @@ def test_verified_credentials_are_cached_for_the_ttl(setup: tuple[AuthGate, Coun
     assert not gate.verify("alice", "wrong")  # failures are not cached
     assert not gate.verify("alice", "wrong")
     assert caller.calls["authenticate"] == 3
-    clock.now += 6.0
+    clock.now += 6.0  # expired: one cheap stamp lookup renews it, no second bcrypt check
     assert gate.verify("alice", "alice-pw")
-    assert caller.calls["authenticate"] == 4
+    assert (caller.calls["authenticate"], caller.calls["credential_stamp"]) == (3, 1)
     gate.invalidate()
     assert gate.verify("alice", "alice-pw")
-    assert caller.calls["authenticate"] == 5
+    assert caller.calls["authenticate"] == 4
+
+
+def test_a_changed_password_ends_a_cached_login(
+    coord: RbacCoord, setup: tuple[AuthGate, CountingCaller, Clock]
+) -> None:
+    gate, _, clock = setup
+    coord.create_credential("dave", "dave-pw-1")
+    assert gate.verify("dave", "dave-pw-1")
+    coord.update_credential("dave", "dave-pw-2")  # through another proxy: this one's cache is not dropped
+    assert gate.verify("dave", "dave-pw-1")  # still within the TTL
+    clock.now += 6.0
+    assert not gate.verify("dave", "dave-pw-1")
+    assert gate.verify("dave", "dave-pw-2")
 
 
 # --- authorization --------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """REST v2 /users/*, /roles/*, /privilege_groups/* and /jobs/import/*.
 
-These translate to the RBAC and import RPCs. Quiver's servicer does not implement them yet, so
-today each answers the servicer's "not supported" status (code 10); the translation of the
-replies is already here so the routes start working the day the RPCs do.
+These translate to the RBAC and import RPCs. The RBAC ones are served by the servicer's
+credential and RBAC handlers (the same privilege checks as over gRPC apply when authorization is
+enabled); the import RPCs still answer the servicer's "not supported" status (code 10).
 """
 
 from __future__ import annotations
