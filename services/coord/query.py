@@ -57,6 +57,7 @@ class QueryCoord:
         self._retiring: dict[tuple[int, str], tuple[str, float]] = {}  # a switched-away leader, until a deadline
         self._wanted_by_channel: dict[str, list[Want]] = {}
         self.draining: set[str] = set()  # querynodes leaving: their channels move elsewhere
+        self._reconciled = threading.Event()  # one pass since start: leaders are known (after a failover too)
         self.distribution: dict[str, dict[str, Any]] = {}  # endpoint -> its last report
         self._reconcile_lock = threading.Lock()
 
@@ -191,6 +192,8 @@ class QueryCoord:
     @rpc
     def get_shard_leaders(self, collection_id: int) -> dict[str, list[str]]:
         """Per vchannel, the leader of every replica that serves it (at least one, else an error)."""
+        if not self._reconciled.is_set():
+            self.reconcile()  # a coordinator that just took over learns the distribution first
         with self.cat.lock:
             coll = self.cat.collections.get(collection_id)
             if coll is None:
@@ -298,6 +301,7 @@ class QueryCoord:
         self._wanted_by_channel = by_channel
         holders = self._place_channels(wanted_channels)
         self._place_segments(wanted_segments, holders)
+        self._reconciled.set()
 
     def _plan_replicas(self, nodes: list[str]) -> dict[int, list[Replica]]:
         """Replica node sets and channel targets of every loaded collection, persisted when changed."""
