@@ -52,6 +52,7 @@ cluster-down: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.run $(ARGS) $(BENCH_ARGS)
+	$(PY) -m bench.scaling $(SCALING_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-clients .bench .cluster .pytest_cache .mypy_cache .ruff_cache quiver-data
