@@ -129,6 +129,8 @@ class QuiverConfig(BaseSettings):
     session_ttl_seconds: float = 10.0
     shards_num: int = 1
     log_level: str = "INFO"
+    log_format: str = "plain"  # "json": one JSON object per line (common/logs.py)
+    metrics_port: int = 0  # non-proxy roles: serve Prometheus /metrics on this port (0: off)
     kv: KVConfig = KVConfig()
     stream: StreamConfig = StreamConfig()
     storage: StorageConfig = StorageConfig()

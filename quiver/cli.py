@@ -9,6 +9,7 @@ import sys
 import threading
 
 from common.config import QuiverConfig, load_config
+from common.logs import setup_logging
 
 ROLES = ("standalone", "proxy", "coord", "querynode", "datanode", "indexnode")
 
@@ -43,10 +44,7 @@ def _config(args: argparse.Namespace) -> QuiverConfig:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = _config(args)
-    logging.basicConfig(
-        level=getattr(logging, cfg.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(cfg.log_level, cfg.log_format, role=args.role, node=str(cfg.node_id or ""))
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # it logs every CPU feature it probes
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

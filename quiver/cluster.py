@@ -17,6 +17,7 @@ import grpc
 
 from common.backends import open_kv, open_storage, open_stream
 from common.config import QuiverConfig
+from common.metrics import start_metrics_server
 from common.rpc import ResolvingClient, Router, rpc
 from common.rpc.transport import InternalServices, new_grpc_server
 from common.session import Session, SessionInfo, active_coord_endpoint
@@ -79,6 +80,8 @@ def start_role(role: str, cfg: QuiverConfig) -> RoleProcess:
     router = Router()
     meta_root = f"{cfg.kv.etcd.root_path}/meta"
     proc = RoleProcess(role, [kv.close, router.close])
+    if role != "proxy":  # the proxy serves /metrics on its HTTP port
+        start_metrics_server(cfg.metrics_port, cfg.host)
     internal = _InternalServer(cfg, role)
     internal.start()  # open the port at once: probes see a live process, even a standby
     proc.closers.append(internal.stop)

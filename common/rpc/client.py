@@ -9,7 +9,8 @@ from typing import Any, Protocol
 
 from common.codec import pack, unpack
 from common.errors import Code, MilvusError
-from common.rpc.server import RpcServer
+from common.logs import current_request_id
+from common.rpc.server import REQUEST_ID_KEY, RpcServer
 from common.rpc.transport import GrpcTransport, LocalTransport, Transport
 
 
@@ -53,7 +54,9 @@ class RpcClient:
 
     def call(self, method: str, timeout: float | None = 60.0, **kwargs: Any) -> Any:
         try:
-            raw = self._transport.call(self._target, method, pack(kwargs), timeout)
+            rid = current_request_id()
+            raw = self._transport.call(self._target, method, pack({REQUEST_ID_KEY: rid, **kwargs} if rid else kwargs),
+                                       timeout)
         except MilvusError:
             raise
         except Exception as exc:

@@ -1,4 +1,8 @@
-"""Turn a role object into an RPC dispatcher: only methods marked with :func:`rpc` are callable."""
+"""Turn a role object into an RPC dispatcher: only methods marked with :func:`rpc` are callable.
+
+The call envelope may carry the caller's request id under a reserved key; the dispatcher restores
+it so the callee's log lines share it with the caller's.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,14 @@ from typing import Any, TypeVar
 
 from common.codec import pack, unpack
 from common.errors import Code, MilvusError
+from common.logs import request_scope
 
 log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Reserved key of the call envelope: the caller's request id, restored in the callee (common/logs.py).
+REQUEST_ID_KEY = "__quiver_request_id__"
 
 
 def rpc(func: F) -> F:
@@ -37,8 +45,10 @@ class RpcServer:
         func = self._methods.get(method)
         if func is None:
             return pack({"e": [int(Code.UNIMPLEMENTED), f"unknown method {method}"]})
+        kwargs = unpack(payload)
         try:
-            result = func(**unpack(payload))
+            with request_scope(kwargs.pop(REQUEST_ID_KEY, "")):
+                result = func(**kwargs)
         except MilvusError as exc:
             return pack({"e": [exc.code, exc.message]})
         except Exception as exc:  # an internal failure must reach the caller, not kill the server

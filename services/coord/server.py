@@ -13,6 +13,7 @@ import os
 import threading
 from typing import Any
 
+from common import metrics
 from common.backends import open_storage
 from common.config import QuiverConfig
 from common.errors import Code, MilvusError, invalid
@@ -105,6 +106,9 @@ class Coordinator:
                     step()
                 except Exception:
                     log.exception("coordinator step %s failed", step.__name__)
+            with self.ctx.catalog.lock:
+                metrics.observe_coord([s.state for s in self.ctx.catalog.segments.values()],
+                                      [si.state for si in self.ctx.catalog.segment_indexes.values()])
 
     def stop(self) -> None:
         self._stop.set()

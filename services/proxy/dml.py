@@ -14,6 +14,7 @@ from common.codec import pack
 from common.errors import invalid
 from common.expr import compile_filter
 from common.fielddata import decode_insert, encode_ids
+from common.metrics import ROWS_INSERTED
 from common.schema import Schema
 from services.proxy.context import ProxyContext, db_of
 from services.proxy.meta_cache import CollectionMeta
@@ -21,6 +22,8 @@ from services.proxy.reader import ShardReader
 from services.proxy.sharding import bucket_of
 from services.proxy.status import guard, ok
 from services.proxy.templates import expr_params
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _row_bytes(cols: dict[int, np.ndarray], n: int) -> int:
@@ -90,6 +93,7 @@ class DmlHandlers:
             result.upsert_cnt = n
         else:
             result.insert_cnt = n
+        ROWS_INSERTED.inc(n)
         return result
 
     @staticmethod
@@ -169,6 +173,9 @@ class DmlHandlers:
         partition_id = meta.partition_id(request.partition_name) if request.partition_name else -1
         found = flt.pk_values()
         if found is not None:
+            if schema.primary.dtype == 5:
+                # A literal outside int64 names no stored key; deleting it deletes nothing.
+                found = [v for v in found if isinstance(v, int) and _INT64_MIN <= v <= _INT64_MAX]
             pks = np.asarray(found, dtype=np.int64 if schema.primary.dtype == 5 else object)
         else:
             pks = self._query_pks(meta, expr, values, partition_id)

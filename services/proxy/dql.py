@@ -28,7 +28,7 @@ def _int_param(params: dict[str, str], key: str, default: int | None = None) -> 
         return default
     try:
         return int(json.loads(raw)) if not raw.lstrip("-").isdigit() else int(raw)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: "Infinity" parses as a JSON float
         raise invalid(f"{key} [{raw}] is invalid") from exc
 
 
@@ -72,6 +72,8 @@ class DqlHandlers:
         if offset < 0 or offset + topk > MAX_TOPK:
             raise invalid(f"top k + offset should be in range [1, {MAX_TOPK}], but got {offset + topk}")
         round_decimal = _int_param(params, "round_decimal", -1)
+        if round_decimal is not None and not -1 <= round_decimal <= 6:
+            raise invalid(f"round_decimal [{params.get('round_decimal')}] is invalid, should be -1 or in range [0, 6]")
         try:
             sp = json.loads(params.get("params") or "{}")
         except ValueError as exc:

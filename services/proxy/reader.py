@@ -8,6 +8,7 @@ replica of a shard answers. A shard without a live replica fails the read: never
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -67,7 +68,7 @@ class ShardReader:
         self, leaders: dict[str, list[str]], method: str, kwargs: dict[str, Any]
     ) -> tuple[list[Any], set[str]]:
         turn = next(self._turn)
-        candidates = {v: eps[turn % len(eps):] + eps[: turn % len(eps)] for v, eps in leaders.items() if eps}
+        candidates = {v: eps[turn % len(eps) :] + eps[: turn % len(eps)] for v, eps in leaders.items() if eps}
         if len(candidates) != len(leaders):
             missing = sorted(set(leaders) - set(candidates))
             raise MilvusError(Code.CHANNEL_NOT_AVAILABLE, f"channel not available[channel={missing[0]}]")
@@ -112,7 +113,8 @@ class ShardReader:
         if len(by_node) == 1:
             ((endpoint, vchannels),) = by_node.items()
             return [(endpoint, vchannels, one(endpoint, vchannels))]
-        futures = [(e, v, self._pool.submit(one, e, v)) for e, v in by_node.items()]
+        # each call runs in a copy of this context, so the request id follows it to the querynodes
+        futures = [(e, v, self._pool.submit(contextvars.copy_context().run, one, e, v)) for e, v in by_node.items()]
         return [(e, v, f.result()) for e, v, f in futures]
 
     def check_partitions_loaded(self, meta: CollectionMeta, partition_ids: list[int], names: list[str]) -> None:

@@ -14,22 +14,15 @@ from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import message_factory
-from prometheus_client import Counter, Histogram
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
 from common.errors import Code, MilvusError, legacy_error_code
+from common.logs import request_id_from_metadata, request_scope
+from common.metrics import LATENCY, REQUESTS
 
 log = logging.getLogger(__name__)
 
 _SERVICE = milvus_pb2.DESCRIPTOR.services_by_name["MilvusService"]
-
-REQUESTS = Counter("quiver_proxy_requests_total", "Milvus API requests by method and status code", ["method", "code"])
-LATENCY = Histogram(
-    "quiver_proxy_request_seconds",
-    "Milvus API request latency by method",
-    ["method"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
-)
 
 
 def ok() -> common_pb2.Status:
@@ -61,6 +54,14 @@ def error_response(method: str, code: int, message: str) -> Any:
     return resp
 
 
+def _client_request_id(context: Any) -> str:
+    """The id the client sent in ``client-request-id``/``x-request-id`` metadata, else ""."""
+    try:
+        return request_id_from_metadata(context.invocation_metadata())
+    except Exception:  # REST and in-process callers pass contexts without gRPC metadata
+        return ""
+
+
 def guard(method: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Wrap a servicer method: MilvusError -> status; anything else -> unexpected error."""
 
@@ -70,7 +71,8 @@ def guard(method: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             start = time.perf_counter()
             code = 0
             try:
-                return func(self, request, context)
+                with request_scope(_client_request_id(context)):
+                    return func(self, request, context)
             except MilvusError as exc:
                 code = exc.code
                 return error_response(method, exc.code, exc.message)

@@ -7,6 +7,7 @@ the cluster; post-execute: shape the reply). Queues only decide when and where i
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,7 +43,8 @@ class SerialQueue:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
     def run(self, fn: Callable[[], T]) -> T:
-        fut: Future[T] = self._pool.submit(fn)
+        # Run in the caller's context so its request id (common/logs.py) follows the task.
+        fut: Future[T] = self._pool.submit(contextvars.copy_context().run, fn)
         return fut.result()
 
     def close(self) -> None:
