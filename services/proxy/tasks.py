@@ -1,8 +1,9 @@
 """The proxy's task queues, after Milvus: DDL runs one at a time in arrival order; DML and
 DQL run concurrently, each bounded, so a flood of searches cannot starve inserts or DDL.
 
-A task is a callable with three phases (pre-execute: validate and resolve; execute: talk to
-the cluster; post-execute: shape the reply). Queues only decide when and where it runs.
+A handler validates and resolves (Milvus's pre-execute), talks to the cluster (execute) and
+shapes the reply (post-execute) inside the callable it hands a queue; queues only decide when
+and where that callable runs.
 """
 
 from __future__ import annotations
@@ -11,29 +12,9 @@ import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Generic, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
-P = TypeVar("P")
-E = TypeVar("E")
-
-
-class Task(Generic[P, E, T]):
-    """pre_execute() -> P; execute(P) -> E; post_execute(E) -> T."""
-
-    name = "task"
-
-    def pre_execute(self) -> P:
-        raise NotImplementedError
-
-    def execute(self, prepared: P) -> E:
-        raise NotImplementedError
-
-    def post_execute(self, executed: E) -> T:
-        raise NotImplementedError
-
-    def run(self) -> T:
-        return self.post_execute(self.execute(self.pre_execute()))
 
 
 class SerialQueue:
@@ -73,9 +54,6 @@ class Scheduler:
 
     def run_ddl(self, fn: Callable[[], T]) -> T:
         return self.ddl.run(fn)
-
-    def run_task(self, queue: SerialQueue | BoundedQueue, task: Task[Any, Any, T]) -> T:
-        return queue.run(task.run)
 
     def close(self) -> None:
         self.ddl.close()

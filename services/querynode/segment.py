@@ -101,10 +101,10 @@ class Segment:
         nq = spec.queries.shape[0]
         ascending = metric_ascending(spec.metric)
         if n == 0:
-            return _no_hits(nq, spec.k, cols.get(self.pk_name), ascending), np.full((nq, spec.k), -1)
+            return empty_hits(nq, spec.k, _pk_dtype(cols.get(self.pk_name)), ascending), np.full((nq, spec.k), -1)
         mask = self.visible(cols, n, query_ts, spec.filter)
         if mask is not None and not mask.any():
-            return _no_hits(nq, spec.k, cols[self.pk_name], ascending), np.full((nq, spec.k), -1)
+            return empty_hits(nq, spec.k, cols[self.pk_name].dtype, ascending), np.full((nq, spec.k), -1)
         index = self.indexes.get(spec.field)
         if index is not None:
             scores, offsets = index.search(spec.queries, spec.k, spec.params, valid=mask)
@@ -153,5 +153,5 @@ class Segment:
         return self.store.nbytes() + sum(i.memory_bytes() for i in indexes)
 
 
-def _no_hits(nq: int, k: int, pks: np.ndarray | None, ascending: bool) -> Hits:
-    return empty_hits(nq, k, pks.dtype if pks is not None else np.dtype(np.int64), ascending)
+def _pk_dtype(pks: np.ndarray | None) -> np.dtype:
+    return pks.dtype if pks is not None else np.dtype(np.int64)
