@@ -80,4 +80,17 @@ def catalogue(p: Params) -> list[Metric]:
         Metric("hnsw_nq1_p99_ms", "HNSW search nq=1 p99", "ms", "lower", 3),
         Metric("hnsw_nq1_qps", "HNSW search nq=1 sequential QPS", "q/s", "higher", 0),
         Metric("hnsw_recall", f"HNSW recall@10 (ef={p.hnsw_ef})", "recall", "higher"),
+        *_type_rows("ivf_sq8", f"IVF_SQ8 nlist={p.nlist}", f"nprobe={p.nprobe}"),
+        *_type_rows("ivf_pq", f"IVF_PQ nlist={p.nlist} m=16 nbits=8", f"nprobe={p.nprobe}"),
+        *_type_rows("bin_flat", "BIN_FLAT (HAMMING, 128 bits)", "exact"),
+        *_type_rows("bin_ivf", f"BIN_IVF_FLAT nlist={p.nlist}", f"nprobe={p.nprobe}"),
+    ]
+
+
+def _type_rows(prefix: str, name: str, search: str) -> list[Metric]:
+    """Build time, nq=1 p50 and recall of one more index type (bench/index_types.py)."""
+    return [
+        Metric(f"{prefix}_index_s", f"{name} create_index", "s", "lower"),
+        Metric(f"{prefix}_nq1_p50_ms", f"{name} search nq=1 p50 ({search})", "ms", "lower", 3),
+        Metric(f"{prefix}_recall", f"{name} recall@10 ({search})", "recall", "higher"),
     ]

@@ -28,6 +28,7 @@ from bench.common import (
     recall_at_k,
     timed_calls,
 )
+from bench.index_types import faiss_index_types
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             out.metric("hnsw_index_s", time.perf_counter() - t0)
             index.hnsw.efSearch = args.hnsw_ef
             _latency(out, ds, index, "hnsw", args.warmup)
+    faiss_index_types(out, ds, args)
     out.finish()
     return 0
 

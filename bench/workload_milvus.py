@@ -39,6 +39,7 @@ from bench.common import (
     tag_for,
     timed_calls,
 )
+from bench.index_types import float_types, metric_keys, milvus_binary_types, milvus_float_types
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -401,6 +402,14 @@ def main(argv: list[str] | None = None) -> int:
             skip_reason = f"skipped: the server stopped answering in phase '{name}' (call timed out)"
         elif name in ("create_collection", "insert"):
             skip_reason = f"skipped: phase '{name}' failed, there is no data to work on"
+    extra = [k for t in float_types(args.nlist) for k in metric_keys(t.prefix)]
+    extra += metric_keys("bin_flat") + metric_keys("bin_ivf")
+    if skip_reason:
+        for k in extra:
+            out.data["errors"].setdefault(k, skip_reason)
+    else:
+        milvus_float_types(w.client, out, ds, args, COLLECTION, VEC_FIELD)
+        milvus_binary_types(w.client, out, ds, args, args.insert_batch)
     with out.phase("cleanup", []):
         w.cleanup()
     out.finish()

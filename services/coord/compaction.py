@@ -16,12 +16,21 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from common.errors import Code, MilvusError
 from common.rpc import rpc
 from services.coord.catalog import now_ms
+from services.coord.compaction_store import (
+    ACTIVE,
+    COMPLETED,
+    EXECUTING,
+    FAILED,
+    PENDING,
+    CompactionStore,
+    Plan,
+    Trigger,
+)
 from services.coord.context import CoordContext
 from services.coord.data import DataCoord
 from services.coord.index import IndexCoord
@@ -29,11 +38,6 @@ from services.coord.meta import DROPPED, FLUSHED, SegmentInfo
 
 log = logging.getLogger(__name__)
 
-PENDING = "pending"  # waiting to be handed to the datanode of its vchannel
-EXECUTING = "executing"
-COMPLETED = "completed"
-FAILED = "failed"
-ACTIVE = (PENDING, EXECUTING)
 MAX_TRIGGERS = 1000  # finished triggers kept for GetCompactionState
 MAX_INPUTS = 30  # segments merged by one plan at most (Milvus's compaction.max.segment)
 
@@ -83,52 +87,44 @@ def select_plans(
     return plans
 
 
-@dataclass
-class Plan:
-    plan_id: int
-    trigger_id: int
-    collection_id: int
-    partition_id: int
-    vchannel: str
-    sources: list[int]
-    state: str = PENDING
-    target: int = 0
-    attempts: int = 0
-    node: str = ""
-    started: float = 0.0  # monotonic time of the last dispatch
-    reason: str = ""
-
-    def info(self) -> dict[str, Any]:
-        return {
-            "plan_id": self.plan_id,
-            "trigger_id": self.trigger_id,
-            "collection_id": self.collection_id,
-            "partition_id": self.partition_id,
-            "channel": self.vchannel,
-            "sources": list(self.sources),
-            "target": self.target,
-            "state": self.state,
-            "reason": self.reason,
-        }
-
-
-@dataclass
-class Trigger:
-    trigger_id: int
-    collection_id: int
-    plan_ids: list[int] = field(default_factory=list)
-
-
 class CompactionManager:
     def __init__(self, ctx: CoordContext, data: DataCoord, index: IndexCoord) -> None:
         self.ctx = ctx
         self.cat = ctx.catalog
         self.data = data
         self.index = index
-        self.plans: dict[int, Plan] = {}
-        self.triggers: dict[int, Trigger] = {}
+        self.store = CompactionStore(ctx.kv, ctx.catalog.keys)
+        self.plans, self.triggers = self.store.load()
         self._lock = threading.RLock()  # plans and triggers; taken inside the catalog lock, never around it
+        self._recover()
         self._next_auto = time.monotonic() + ctx.cfg.data.compaction_interval_seconds
+
+    def _recover(self) -> None:
+        """After a restart: finish plans whose commit landed, re-queue the ones that were running."""
+        changed = []
+        with self.cat.lock, self._lock:
+            for p in self.plans.values():
+                if p.state not in ACTIVE:
+                    continue
+                srcs = [self.cat.segments.get(sid) for sid in p.sources]
+                targets = {s.compacted_to for s in srcs if s is not None}
+                if (
+                    srcs
+                    and all(s is not None and s.state == DROPPED and s.compacted_to for s in srcs)
+                    and len(targets) == 1
+                ):
+                    p.state, p.target = COMPLETED, targets.pop()
+                elif p.state == EXECUTING:
+                    p.state, p.node = PENDING, ""
+                else:
+                    continue
+                changed.append(p)
+            self.store.save(changed)
+        if self.plans:
+            log.info("compaction: %d plans reloaded, %d recovered", len(self.plans), len(changed))
+
+    def _save(self, *plans: Plan) -> None:
+        self.store.save(list(plans))
 
     # --- triggering ---------------------------------------------------------------------
     def busy_segments(self) -> set[int]:
@@ -157,6 +153,7 @@ class CompactionManager:
                 if (collection_id is None or s.collection_id == collection_id) and self._compactable(s, busy, force):
                     groups.setdefault((s.collection_id, s.partition_id, s.vchannel), []).append(s)
             trig = Trigger(self.ctx.ids.alloc(), collection_id or 0)
+            new: list[Plan] = []
             for (coll_id, part_id, vchannel), segs in sorted(groups.items()):
                 max_rows = self.data.max_rows(self.cat.collections[coll_id])
                 for members in select_plans(
@@ -165,10 +162,11 @@ class CompactionManager:
                     plan = Plan(
                         self.ctx.ids.alloc(), trig.trigger_id, coll_id, part_id, vchannel, [s.id for s in members]
                     )
-                    with self._lock:
-                        self.plans[plan.plan_id] = plan
+                    new.append(plan)
                     trig.plan_ids.append(plan.plan_id)
             with self._lock:
+                self.store.save(new, [trig])  # persisted before anyone can see or dispatch them
+                self.plans.update((p.plan_id, p) for p in new)
                 self.triggers[trig.trigger_id] = trig
                 self._prune()
         if trig.plan_ids:
@@ -179,12 +177,14 @@ class CompactionManager:
         """Forget the oldest finished triggers (and their plans) beyond MAX_TRIGGERS."""
         if len(self.triggers) <= MAX_TRIGGERS:
             return
+        gone_plans: list[Plan] = []
+        gone_triggers: list[Trigger] = []
         for tid in sorted(self.triggers)[: len(self.triggers) - MAX_TRIGGERS]:
             trig = self.triggers[tid]
             if all(self.plans[p].state not in ACTIVE for p in trig.plan_ids if p in self.plans):
-                for p in trig.plan_ids:
-                    self.plans.pop(p, None)
-                del self.triggers[tid]
+                gone_plans += [self.plans.pop(p) for p in trig.plan_ids if p in self.plans]
+                gone_triggers.append(self.triggers.pop(tid))
+        self.store.delete(gone_plans, gone_triggers)
 
     # --- the loop step ------------------------------------------------------------------
     def tick(self) -> None:
@@ -203,6 +203,7 @@ class CompactionManager:
             for p in self.plans.values():
                 if p.state == EXECUTING and now - p.started > timeout:
                     p.state, p.reason = FAILED, f"timed out after {timeout:.0f}s on {p.node}"
+                    self._save(p)
                     log.warning("compaction plan %d %s", p.plan_id, p.reason)
 
     def dispatch(self) -> None:
@@ -216,6 +217,7 @@ class CompactionManager:
                 if p.state != PENDING:
                     continue  # claimed meanwhile by another dispatch (the loop, or a manual request)
                 p.state, p.node, p.started = EXECUTING, endpoint, time.monotonic()
+                self._save(p)
             try:
                 self.ctx.router.client(endpoint).call(
                     "compact",
@@ -232,12 +234,14 @@ class CompactionManager:
                 with self._lock:
                     if p.state == EXECUTING:
                         p.state = PENDING
+                        self._save(p)
 
     # --- datanode reports ---------------------------------------------------------------
     def _retry_or_fail(self, plan: Plan, reason: str) -> None:
         plan.attempts += 1
         plan.reason = reason
         plan.state = FAILED if plan.attempts >= self.ctx.cfg.data.compaction_max_attempts else PENDING
+        self._save(plan)
 
     @rpc
     def fail_compaction(self, plan_id: int, reason: str) -> None:
@@ -270,6 +274,7 @@ class CompactionManager:
                 s is None or s.state != FLUSHED or s.compacted_to or s.vchannel != vchannel for s in srcs
             ):
                 plan.state, plan.reason = FAILED, "an input segment was dropped meanwhile"
+                self._save(plan)
                 raise MilvusError(Code.SERVICE_INTERNAL, f"compaction plan {plan_id}: {plan.reason}")
             inputs_now = [s for s in srcs if s is not None]
             changed = [s.id for s in inputs_now if not set(s.deltalogs) <= read[s.id]]
@@ -281,8 +286,9 @@ class CompactionManager:
                 s.model_copy(update={"state": DROPPED, "compacted_to": result.id, "dropped_at_ms": now_ms()})
                 for s in inputs_now
             ]
-            self.cat.save_segments([*dropped, result])
+            self.cat.save_segments([*dropped, result])  # the commit point (a restart finds it: _recover)
             plan.state, plan.target = COMPLETED, result.id
+            self._save(plan)
         log.info("compaction plan %d: %s -> %d (%d rows)", plan_id, plan.sources, result.id, result.num_rows)
         return {"segment_id": result.id, "state": result.state}
 
@@ -320,6 +326,7 @@ class CompactionManager:
         if l0:
             trig = Trigger(self.ctx.ids.alloc(), collection_id)
             with self._lock:
+                self.store.save([], [trig])
                 self.triggers[trig.trigger_id] = trig
             return {"compaction_id": trig.trigger_id, "plan_count": 0}
         trig = self.trigger(collection_id, force=True)

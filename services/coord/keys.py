@@ -55,6 +55,18 @@ class Keys:
     def tombstones(self) -> str:
         return f"{self.root}/datacoord-meta/gc-tombstone/"
 
+    def compaction_task(self, coll_id: int, plan_id: int) -> str:
+        return f"{self.root}/datacoord-meta/compaction-task/{coll_id}/{plan_id}"
+
+    def compaction_tasks(self) -> str:
+        return f"{self.root}/datacoord-meta/compaction-task/"
+
+    def compaction_trigger(self, trigger_id: int) -> str:
+        return f"{self.root}/datacoord-meta/compaction-trigger/{trigger_id}"
+
+    def compaction_triggers(self) -> str:
+        return f"{self.root}/datacoord-meta/compaction-trigger/"
+
     # index coord
     def index(self, coll_id: int, index_id: int) -> str:
         return f"{self.root}/field-index/{coll_id}/{index_id}"

@@ -135,7 +135,8 @@ def test_commit_swaps_inputs_for_the_result_atomically(coord: Coordinator, monke
     coord.compaction.complete_compaction(
         plan.plan_id, a.vchannel, result(new_id, 600), {a.id: list(a.deltalogs), b.id: []}
     )
-    assert writes == [3]  # both inputs and the result in one KV transaction
+    # both inputs and the result in one KV transaction (the commit point), then the plan's state
+    assert writes == [3, 1]
     cat = coord.ctx.catalog
     assert cat.segments[a.id].state == DROPPED and cat.segments[a.id].compacted_to == new_id
     assert cat.segments[b.id].state == DROPPED and cat.segments[b.id].dropped_at_ms > 0
