@@ -11,15 +11,16 @@ from common.codec import pack, unpack
 from common.errors import Code, MilvusError
 from common.logs import current_request_id
 from common.rpc.server import REQUEST_ID_KEY, RpcServer
-from common.rpc.transport import GrpcTransport, LocalTransport, Transport
+from common.rpc.transport import LocalTransport, Transport
+from common.rpc.zmq_transport import ZmqTransport
 
 
 class Router:
-    """Resolves endpoints (``local://name`` or ``grpc://host:port/name``) to transports."""
+    """Resolves endpoints (``local://name`` or ``zmq://host:port/name``) to transports."""
 
     def __init__(self) -> None:
         self.local = LocalTransport()
-        self._grpc: GrpcTransport | None = None
+        self._zmq: ZmqTransport | None = None
         self._lock = threading.Lock()
 
     def register_local(self, name: str, *handlers: object) -> str:
@@ -30,19 +31,19 @@ class Router:
     def transport(self, endpoint: str) -> tuple[Transport, str]:
         if endpoint.startswith("local://"):
             return self.local, endpoint[len("local://") :]
-        if endpoint.startswith("grpc://"):
+        if endpoint.startswith("zmq://"):
             with self._lock:
-                if self._grpc is None:
-                    self._grpc = GrpcTransport()
-            return self._grpc, endpoint[len("grpc://") :]
+                if self._zmq is None:
+                    self._zmq = ZmqTransport()
+            return self._zmq, endpoint[len("zmq://") :]
         raise ValueError(f"unknown endpoint {endpoint!r}")
 
     def client(self, endpoint: str) -> RpcClient:
         return RpcClient(self, endpoint)
 
     def close(self) -> None:
-        if self._grpc is not None:
-            self._grpc.close()
+        if self._zmq is not None:
+            self._zmq.close()
 
 
 class RpcClient:

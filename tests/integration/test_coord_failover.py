@@ -7,11 +7,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 from pymilvus import MilvusClient
 
-from common.codec import pack, unpack
+from common.errors import MilvusError
+from common.rpc import Router
 from quiver.devcluster import ClusterLayout, LocalCluster
 from quiver.devcluster.cluster import RoleProcess
 from tests.integration.load import Load, create_collection
@@ -22,10 +22,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def _health(role: RoleProcess) -> str:
     """What the role's internal ``health.status`` RPC says ("active", "standby", ...)."""
     port = int(role.args[role.args.index("--internal-port") + 1])
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-        call = ch.unary_unary("/quiver.health/status", request_serializer=None, response_deserializer=None)
-        reply = unpack(call(pack({}), timeout=2))
-    return str(reply["r"]["state"])
+    router = Router()
+    try:
+        return str(router.client(f"zmq://127.0.0.1:{port}/health").call("status", timeout=2)["state"])
+    finally:
+        router.close()
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_standby_takes_over(cluster: LocalCluster) -> None:
         try:
             if _health(active) == "standby":
                 break
-        except grpc.RpcError:
+        except MilvusError:
             pass
         assert time.monotonic() < deadline
         time.sleep(0.2)
