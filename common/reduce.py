@@ -54,8 +54,19 @@ def _concat_fields(parts: list[dict[str, np.ndarray]], names: list[str]) -> dict
     return out
 
 
+def _pk_rank(pks: np.ndarray) -> np.ndarray:
+    """Sortable stand-ins for primary keys: the keys themselves, or string ranks for VarChar."""
+    if pks.dtype.kind != "O":
+        return pks
+    _, inverse = np.unique(pks.reshape(-1).astype(str), return_inverse=True)
+    return inverse.reshape(pks.shape)
+
+
 def merge_hits(parts: list[Hits], k: int, ascending: bool, offset: int = 0) -> Hits:
-    """The best ``k`` distinct-pk hits per query across ``parts``, skipping the first ``offset``."""
+    """The best ``k`` distinct-pk hits per query across ``parts``, skipping the first ``offset``.
+
+    Equal scores are ordered by primary key, as Milvus's reduce breaks ties.
+    """
     parts = [p for p in parts if p.k > 0]
     if not parts:
         raise ValueError("merge_hits needs at least one non-empty part")
@@ -72,7 +83,7 @@ def merge_hits(parts: list[Hits], k: int, ascending: bool, offset: int = 0) -> H
         base += p.nq * p.k
     flat = np.concatenate(flat_cols, axis=1)
     key = np.where(filled, scores if ascending else -scores, np.inf)
-    order = np.argsort(key, axis=1, kind="stable")
+    order = np.lexsort((_pk_rank(pks), key), axis=1)  # best score first, equal scores by smaller pk (Milvus)
     total = offset + k
     out = empty_hits(nq, k, pks.dtype, ascending)
     take_flat = np.zeros((nq, k), dtype=np.int64)

@@ -24,6 +24,7 @@ import itertools
 import logging
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +51,7 @@ class Unreachable(ConnectionError):
     """The peer is not connected, refused the connection, or dropped it during the call."""
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: kept in a WeakSet
 class _Conn:
     """One thread's connection to one address: the socket, its monitor, and whether it is up."""
 
@@ -74,9 +75,16 @@ class _Conn:
         return last
 
     def close(self) -> None:
-        self.sock.disable_monitor()
+        if self.sock.closed:
+            return
+        with contextlib.suppress(zmq.ZMQError):
+            self.sock.disable_monitor()
         self.monitor.close(linger=0)
         self.sock.close(linger=0)
+
+    def __del__(self) -> None:  # the owning thread ended: its sockets go with it (no fd leak)
+        with contextlib.suppress(Exception):
+            self.close()
 
 
 class ZmqTransport(Transport):
@@ -86,7 +94,7 @@ class ZmqTransport(Transport):
         self._ctx = context or zmq.Context.instance()
         self._local = threading.local()
         self._ids = itertools.count(1)
-        self._all: list[_Conn] = []
+        self._all: weakref.WeakSet[_Conn] = weakref.WeakSet()  # for close(); threads own them
         self._lock = threading.Lock()
         self._closed = False
 
@@ -110,8 +118,13 @@ class ZmqTransport(Transport):
             conn.poller.register(monitor, zmq.POLLIN)
             conns[address] = conn
             with self._lock:
-                self._all.append(conn)
+                self._all.add(conn)
         return conn
+
+    def open_connections(self) -> int:
+        """Sockets alive across all threads (a thread's sockets close when it ends)."""
+        with self._lock:
+            return len(self._all)
 
     def _wait_up(self, conn: _Conn, address: str, deadline: float) -> None:
         """Block until the connection is up; fail at once on a refusal, or at the deadline."""
@@ -162,7 +175,8 @@ class ZmqTransport(Transport):
     def close(self) -> None:
         self._closed = True
         with self._lock:
-            conns, self._all = self._all, []
+            conns = list(self._all)
+            self._all.clear()
         for conn in conns:
             with contextlib.suppress(zmq.ZMQError):  # a socket already gone has nothing left to free
                 conn.close()

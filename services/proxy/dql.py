@@ -1,35 +1,41 @@
-"""Search and query handlers: parse the request, fan out to querynodes, merge, encode."""
+"""Search, hybrid search and query handlers: parse the request, fan out, merge, encode.
+
+A Search is a plain top-k, a grouping search (services/proxy/grouping.py) or a page of a search
+iterator v2 (services/proxy/iterators.py); HybridSearch runs its sub-requests as searches and
+fuses them (services/proxy/hybrid.py). Iterator calls (``iterator=True``) read at the
+client's session timestamp once it has one, and the first call returns that timestamp.
+"""
 
 from __future__ import annotations
 
-import json
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from pymilvus.grpc_gen import milvus_pb2, schema_pb2
 
 from common.errors import Code, MilvusError, invalid
-from common.fielddata import decode_placeholder_group, empty_column, encode_ids
-from common.index import metric_ascending, validate_search_params
-from common.reduce import Hits, merge_hits, merge_rows
+from common.fielddata import empty_column
+from common.reduce import Hits, merge_rows
 from services.proxy.context import ProxyContext, db_of
+from services.proxy.grouping import GroupSpec, grouped_hits, parse_group
+from services.proxy.hybrid import parse_rank, rank_from_function, rerank
+from services.proxy.iterators import iterator_page, parse_iterator_v2
 from services.proxy.meta_cache import CollectionMeta
 from services.proxy.outputs import encode_outputs, plan_outputs
 from services.proxy.reader import ShardReader
+from services.proxy.search_results import Picked, encode, from_hits
+from services.proxy.search_spec import MAX_TOPK, AnnSearch, bool_param, int_param, parse_ann, run_ann
 from services.proxy.status import guard, ok
 from services.proxy.templates import expr_params
 
-MAX_TOPK = 16384
+_SUB_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="proxy-hybrid")
 
 
-def _int_param(params: dict[str, str], key: str, default: int | None = None) -> int | None:
-    raw = params.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(json.loads(raw)) if not raw.lstrip("-").isdigit() else int(raw)
-    except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: "Infinity" parses as a JSON float
-        raise invalid(f"{key} [{raw}] is invalid") from exc
+def _has_functions(request: Any) -> bool:
+    """Whether a request carries a ``function_score`` reranker (a field of newer protos only)."""
+    return "function_score" in request.DESCRIPTOR.fields_by_name and len(request.function_score.functions) > 0
 
 
 class DqlHandlers:
@@ -44,6 +50,21 @@ class DqlHandlers:
         self.reader.check_partitions_loaded(meta, ids, names)
         return ids
 
+    def _read_ts(self, meta: CollectionMeta, request: Any, iterator: bool) -> tuple[int, int]:
+        """(guarantee ts, session ts to report): iterators pin the client's session ts once set."""
+        if iterator and int(request.guarantee_timestamp) > 0:
+            return int(request.guarantee_timestamp), 0
+        gts = self.reader.guarantee_ts(meta, request)
+        if not iterator:
+            return gts, 0
+        return gts, gts if gts > 1 else int(self.ctx.coord.call("alloc_timestamp"))
+
+    def _searcher(self, meta: CollectionMeta, ann: AnnSearch, partition_ids: list[int], gts: int) -> Any:
+        def search(k: int, fetch: list[str], params: dict[str, Any] | None = None) -> Hits | None:
+            return run_ann(self.reader, meta, ann, k, fetch, partition_ids, gts, search_params=params)
+
+        return search
+
     @guard("Search")
     def Search(self, request: Any, context: Any) -> Any:
         return self.ctx.scheduler.dql.run(lambda: self._search(request, context))
@@ -51,89 +72,90 @@ class DqlHandlers:
     def _search(self, request: Any, context: Any) -> Any:
         meta = self.ctx.cache.get(db_of(request, context), request.collection_name)
         schema = meta.schema
-        params = {kv.key: kv.value for kv in request.search_params}
-        if "ids" in request.DESCRIPTOR.fields_by_name and request.HasField("ids"):
-            raise MilvusError(Code.UNIMPLEMENTED, "search by primary keys is not supported by Quiver yet")
-        vectors = schema.vector_fields
-        anns = params.get("anns_field", "")
-        if not anns:
-            if len(vectors) != 1:
-                raise invalid("multiple anns_fields exist, please specify a anns_field in search_params")
-            anns = vectors[0].name
-        field = schema.get(anns)
-        if field is None or not field.is_vector:
-            raise invalid(f"failed to get field schema by name: fieldName({anns}) not found")
-        topk = _int_param(params, "topk")
-        if topk is None or not 1 <= topk <= MAX_TOPK:
-            raise invalid(
-                f"topk [{params.get('topk')}] is invalid, it should be in range [1, {MAX_TOPK}], but got {topk}"
+        ann = parse_ann(self.ctx, meta, request)
+        if _has_functions(request):
+            raise MilvusError(Code.UNIMPLEMENTED, "rerank functions in a single search are not supported by Quiver yet")
+        group = parse_group(schema, ann.params)
+        it = parse_iterator_v2(ann.params, group is not None, ann.offset)
+        iterator = bool_param(ann.params, "iterator")
+        plan = plan_outputs(schema, list(request.output_fields), include_pk=False)
+        partition_ids = self._partitions(meta, request.partition_names)
+        gts, session_ts = self._read_ts(meta, request, iterator)
+        search = self._searcher(meta, ann, partition_ids, gts)
+        pk_type = schema.primary.dtype
+        last_bound = None
+        if group is not None:
+            picked = grouped_hits(
+                lambda k, fetch: search(k, fetch), ann.nq, group, ann.offset, ann.topk, plan.fetch, pk_type
             )
-        offset = _int_param(params, "offset", 0) or 0
-        if offset < 0 or offset + topk > MAX_TOPK:
-            raise invalid(f"top k + offset should be in range [1, {MAX_TOPK}], but got {offset + topk}")
-        round_decimal = _int_param(params, "round_decimal", -1)
-        if round_decimal is not None and not -1 <= round_decimal <= 6:
-            raise invalid(f"round_decimal [{params.get('round_decimal')}] is invalid, should be -1 or in range [0, 6]")
-        try:
-            sp = json.loads(params.get("params") or "{}")
-        except ValueError as exc:
-            raise invalid(f"search params is not valid JSON: {params.get('params')}") from exc
-        if not isinstance(sp, dict):
-            raise invalid(f"search params must be a JSON object: {params.get('params')}")
-        indexes = [i for i in self.ctx.cache.indexes(meta.id) if i["field_name"] == anns]
-        if not indexes:
-            raise MilvusError(Code.INDEX_NOT_FOUND, f"index not found[collection={meta.name}][field={anns}]")
-        index_type = indexes[0]["params"].get("index_type", "")
-        metric = indexes[0]["params"].get("metric_type", "")
-        asked = params.get("metric_type") or sp.pop("metric_type", "")
-        if asked and asked.upper() != metric.upper():
-            raise invalid(f"metric type not match: invalid parameter[expected={metric}][actual={asked}]")
-        inner = sp.pop("params", None)
-        if isinstance(inner, dict):
-            sp.update(inner)
-        search_params = validate_search_params(index_type, sp, k=topk)
-        queries = decode_placeholder_group(request.placeholder_group, field)
-        nq = int(queries.shape[0])
+        elif it is not None:
+            picked, last_bound = iterator_page(
+                lambda k, params: search(k, plan.fetch, params), ann, it, plan.fetch, pk_type
+            )
+        else:
+            hits = search(ann.topk + ann.offset, plan.fetch)
+            picked = (
+                Picked.empty(ann.nq, pk_type) if hits is None else from_hits(hits, ann.offset, ann.topk, plan.fetch)
+            )
+        if ann.round_decimal >= 0:
+            picked.scores = np.round(picked.scores, ann.round_decimal)
+        result = encode(schema, plan, ann.nq, ann.topk, picked, group.field if group else None)
+        if it is not None and last_bound is not None:
+            result.search_iterator_v2_results.token = it.token
+            result.search_iterator_v2_results.last_bound = last_bound
+        return milvus_pb2.SearchResults(status=ok(), results=result, collection_name=meta.name, session_ts=session_ts)
+
+    @guard("HybridSearch")
+    def HybridSearch(self, request: Any, context: Any) -> Any:
+        return self.ctx.scheduler.dql.run(lambda: self._hybrid_search(request, context))
+
+    def _hybrid_search(self, request: Any, context: Any) -> Any:
+        meta = self.ctx.cache.get(db_of(request, context), request.collection_name)
+        schema = meta.schema
+        params = {kv.key: kv.value for kv in request.rank_params}
+        rank = parse_rank(params, len(request.requests))
+        if _has_functions(request):
+            rank = rank_from_function(request.function_score, rank, len(request.requests))
+        group = parse_group(schema, params)
+        anns = [parse_ann(self.ctx, meta, sub, advanced=True) for sub in request.requests]
+        nq = anns[0].nq
+        for ann in anns[1:]:
+            if ann.nq != nq:
+                raise invalid(
+                    f"invalid parameter[expected={nq}][actual={ann.nq}]: sub search request nq should be the same"
+                )
         plan = plan_outputs(schema, list(request.output_fields), include_pk=False)
         partition_ids = self._partitions(meta, request.partition_names)
         gts = self.reader.guarantee_ts(meta, request)
-        replies = self.reader.fan_out(
-            meta,
-            "search",
-            partition_ids=partition_ids,
-            field=anns,
-            dtype=field.dtype,
-            metric=metric,
-            queries=queries,
-            k=topk + offset,
-            params=search_params,
-            expr=request.dsl,
-            expr_params=expr_params(request.expr_template_values),
-            output_fields=plan.fetch,
-            guarantee_ts=gts,
-        )
-        parts = [Hits.from_wire(r) for r in replies if not r.get("empty")]
-        result = schema_pb2.SearchResultData(num_queries=nq, top_k=topk, primary_field_name=schema.primary.name)
-        if parts:
-            hits = merge_hits(parts, topk, metric_ascending(metric), offset=offset)
-            filled = hits.filled
-            counts = filled.sum(axis=1)
-            scores = hits.scores[filled]
-            if round_decimal is not None and round_decimal >= 0:
-                scores = np.round(scores, round_decimal)
-            result.scores.extend(scores.tolist())
-            result.ids.CopyFrom(encode_ids(hits.pks[filled], schema.primary.dtype))
-            result.topks.extend(counts.tolist())
-            flat = filled.reshape(-1)
-            cols = {name: col[flat] for name, col in hits.fields.items()}
-            result.fields_data.extend(encode_outputs(schema, cols, plan))
-        else:
-            result.topks.extend([0] * nq)
-            result.ids.CopyFrom(
-                encode_ids(np.empty(0, dtype=np.int64 if schema.primary.dtype == 5 else object), schema.primary.dtype)
-            )
-        result.output_fields.extend(plan.names)
+        pk_type = schema.primary.dtype
+
+        def sub(ann: AnnSearch) -> Picked:
+            return self._sub_search(meta, ann, partition_ids, gts, plan.fetch, group, pk_type)
+
+        if len(anns) == 1:
+            subs = [sub(anns[0])]
+        else:  # sub-searches run side by side, each in a copy of this context (request id)
+            futures = [_SUB_POOL.submit(contextvars.copy_context().run, sub, ann) for ann in anns]
+            subs = [f.result() for f in futures]
+        picked = rerank(rank, subs, [a.metric for a in anns], nq, plan.fetch, group)
+        result = encode(schema, plan, nq, rank.limit, picked, group.field if group else None)
         return milvus_pb2.SearchResults(status=ok(), results=result, collection_name=meta.name)
+
+    def _sub_search(
+        self,
+        meta: CollectionMeta,
+        ann: AnnSearch,
+        partition_ids: list[int],
+        gts: int,
+        fetch: list[str],
+        group: GroupSpec | None,
+        pk_type: int,
+    ) -> Picked:
+        search = self._searcher(meta, ann, partition_ids, gts)
+        if group is not None:
+            return grouped_hits(lambda k, f: search(k, f), ann.nq, group, 0, ann.topk, fetch, pk_type)
+        hits = search(ann.topk, fetch)
+        return Picked.empty(ann.nq, pk_type) if hits is None else from_hits(hits, 0, ann.topk, fetch)
 
     @guard("Query")
     def Query(self, request: Any, context: Any) -> Any:
@@ -143,8 +165,8 @@ class DqlHandlers:
         meta = self.ctx.cache.get(db_of(request, context), request.collection_name)
         schema = meta.schema
         params = {kv.key: kv.value for kv in request.query_params}
-        limit = _int_param(params, "limit")
-        offset = _int_param(params, "offset", 0) or 0
+        limit = int_param(params, "limit")
+        offset = int_param(params, "offset", 0) or 0
         expr = request.expr or ""
         requested = [f.strip() for f in request.output_fields]
         count_only = any(f.lower() == "count(*)" for f in requested)
@@ -161,7 +183,7 @@ class DqlHandlers:
                 f"[1, {MAX_TOPK}], but got {limit + offset}"
             )
         partition_ids = self._partitions(meta, request.partition_names)
-        gts = self.reader.guarantee_ts(meta, request)
+        gts, session_ts = self._read_ts(meta, request, bool_param(params, "iterator"))
         params_values = expr_params(request.expr_template_values)
         if count_only:
             replies = self.reader.fan_out(
@@ -206,4 +228,5 @@ class DqlHandlers:
             collection_name=meta.name,
             output_fields=plan.names,
             primary_field_name=schema.primary.name,
+            session_ts=session_ts,
         )

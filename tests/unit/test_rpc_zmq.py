@@ -9,13 +9,14 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from common.errors import Code, MilvusError
 from common.rpc import Router, rpc
-from common.rpc.zmq_transport import ZmqServer
+from common.rpc.zmq_transport import ZmqServer, ZmqTransport
 
 
 class Echo:
@@ -140,7 +141,7 @@ def test_a_peer_killed_during_a_call_fails_it_fast(router: Router) -> None:
     code = textwrap.dedent(
         """
         import sys, threading
-        sys.path.insert(0, %r)
+        sys.path.insert(0, {root!r})
         from common.rpc import rpc
         from common.rpc.zmq_transport import ZmqServer
         class Slow:
@@ -153,8 +154,7 @@ def test_a_peer_killed_during_a_call_fails_it_fast(router: Router) -> None:
         print(srv.port, flush=True)
         threading.Event().wait(120)
         """
-        % str(__import__("pathlib").Path(__file__).resolve().parents[2])
-    )
+    ).format(root=str(Path(__file__).resolve().parents[2]))
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
     try:
         assert proc.stdout is not None
@@ -219,3 +219,21 @@ def test_a_stopping_server_refuses_new_calls(server: tuple[ZmqServer, Echo], rou
     handler.release.set()
     stopper.join(5)
     t.join(5)
+
+
+def test_a_thread_that_ends_closes_its_sockets(server: tuple[ZmqServer, Echo], router: Router) -> None:
+    import gc
+
+    srv, _ = server
+    client = router.client(f"zmq://127.0.0.1:{srv.port}/echo")
+    transport = client._transport
+    assert isinstance(transport, ZmqTransport)
+    before = transport.open_connections()
+    threads = [threading.Thread(target=client.call, kwargs={"method": "echo", "value": i}) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    del threads, t
+    gc.collect()
+    assert transport.open_connections() == before  # short-lived threads (REST workers) leak nothing
