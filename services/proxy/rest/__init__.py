@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from services.proxy.rest import access, collections, entities, resources
+from services.proxy.rest import access, collections, entities, jobs, resources
 from services.proxy.rest.envelope import Gateway
 from services.proxy.rest.routing import RestRoute
 
@@ -31,7 +31,7 @@ def rest_router(servicer: Any) -> APIRouter:
     resources.register_databases(router, gw)
     access.register_users(router, gw)
     access.register_roles(router, gw)
-    access.register_import_jobs(router, gw)
+    jobs.register(router, gw)  # bulk import (replaces access.register_import_jobs)
     return router
 
 

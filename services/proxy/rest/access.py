@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 
 from fastapi import APIRouter, Depends, Response
-from pymilvus.grpc_gen import common_pb2, milvus_pb2
+from pymilvus.grpc_gen import milvus_pb2
 
 from services.proxy.rest import models as m
 from services.proxy.rest.envelope import Gateway, ok
@@ -170,59 +170,3 @@ def register_roles(router: APIRouter, gw: Gateway) -> None:
     @router.post("/privilege_groups/remove_privileges_from_group", summary="Remove privileges from a group")
     def remove_privileges(req: m.PrivilegeGroupReq) -> Response:
         return group_privileges(req, milvus_pb2.RemovePrivilegesFromGroup)
-
-
-def register_import_jobs(router: APIRouter, gw: Gateway) -> None:
-    @router.post("/jobs/import/create", summary="Start a bulk import")
-    def create_import(req: m.ImportReq, ctx: RestContext = Depends(rest_context)) -> Response:
-        request = milvus_pb2.ImportRequest(
-            db_name=ctx.db(req.dbName),
-            collection_name=req.collectionName,
-            partition_name=req.partitionName,
-            files=[path for group in req.files for path in group],
-            options=[common_pb2.KeyValuePair(key=k, value=v) for k, v in req.options.items()],
-        )
-        tasks = gw.call("Import", request).tasks
-        return ok({"jobId": str(tasks[0]) if tasks else ""})
-
-    def progress(req: m.JobIDReq) -> Response:
-        try:
-            task = int(req.jobId)
-        except ValueError:
-            task = 0
-        resp = gw.call("GetImportState", milvus_pb2.GetImportStateRequest(task=task))
-        infos = {kv.key: kv.value for kv in resp.infos}
-        data = {
-            "jobId": req.jobId,
-            "collectionName": infos.get("collection", ""),
-            "state": common_pb2.ImportState.Name(resp.state),
-            "progress": int(infos.get("progress_percent", "0") or 0),
-            "importedRows": resp.row_count,
-        }
-        if infos.get("failed_reason"):
-            data["reason"] = infos["failed_reason"]
-        return ok(data)
-
-    @router.post("/jobs/import/get_progress", summary="Progress of an import job")
-    def import_progress(req: m.JobIDReq) -> Response:
-        return progress(req)
-
-    @router.post("/jobs/import/describe", summary="Progress of an import job")
-    def describe_import(req: m.JobIDReq) -> Response:
-        return progress(req)
-
-    @router.post("/jobs/import/list", summary="List import jobs")
-    def list_imports(
-        req: m.OptionalCollectionNameReq | None = None, ctx: RestContext = Depends(rest_context)
-    ) -> Response:
-        req = req or m.OptionalCollectionNameReq()
-        request = milvus_pb2.ListImportTasksRequest(db_name=ctx.db(req.dbName), collection_name=req.collectionName)
-        records = [
-            {
-                "jobId": str(t.id),
-                "collectionName": next((kv.value for kv in t.infos if kv.key == "collection"), req.collectionName),
-                "state": common_pb2.ImportState.Name(t.state),
-            }
-            for t in gw.call("ListImportTasks", request).tasks
-        ]
-        return ok({"records": records})

@@ -293,14 +293,3 @@ class GrantV2Req(DatabaseReq):
 class PrivilegeGroupReq(RestModel):
     privilegeGroupName: Required
     privileges: list[str] = Field(default_factory=list)
-
-
-class ImportReq(DatabaseReq):
-    collectionName: Required
-    partitionName: str = ""
-    files: list[list[str]]
-    options: dict[str, str] = Field(default_factory=dict)
-
-
-class JobIDReq(DatabaseReq):
-    jobId: Required

@@ -1,0 +1,198 @@
+"""Import jobs on in-memory backends: coordinator job state, the datanode worker, commit and restart.
+
+The coordinator dispatches a job to the datanode, whose worker writes segments as binlogs and
+asks for the commit; the segments then are Flushed segments of the collection whose binlogs
+hold exactly the file's rows. Jobs persist in the KV store: a new coordinator on the same
+store knows every job, reruns one that was running (a new attempt), and refuses the stale
+attempt's commit.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from pymilvus import CollectionSchema, DataType, FieldSchema
+from pymilvus.client.prepare import Prepare
+
+from common import binlog
+from common.config import QuiverConfig
+from common.errors import MilvusError
+from common.kv.memory import MemoryKV
+from common.msgstream.memory import MemoryStream
+from common.rpc import Router
+from common.session import Session, SessionInfo
+from common.storage.memory import MemoryStorage
+from services.coord.imports import ImportJob
+from services.coord.meta import FLUSHED
+from services.coord.server import Coordinator
+from services.datanode.server import DataNode
+
+DIM = 4
+
+
+def wait(cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
+
+
+@dataclass
+class Rig:
+    coord: Coordinator
+    datanode: DataNode
+    storage: MemoryStorage
+    kv: MemoryKV
+    cid: int
+    part: int
+    cfg: QuiverConfig
+    stream: MemoryStream
+    router: Router
+
+    def restart_coord(self) -> None:
+        """A new coordinator on the same KV store, serving where the old one did."""
+        self.coord.stop()
+        self.coord = Coordinator(self.cfg, self.kv, self.stream, self.router, storage=self.storage)
+        self.coord.activate()
+        self.router.register_local("coord", *self.coord.handlers())
+
+    def job(self, job_id: int) -> dict:  # type: ignore[type-arg]
+        return self.coord.imports.get_import_progress(job_id)  # type: ignore[no-any-return]
+
+    def finished(self, job_id: int) -> dict:  # type: ignore[type-arg]
+        wait(lambda: self.job(job_id)["state"] in ("Completed", "Failed"))
+        return self.job(job_id)
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    cfg = QuiverConfig(kv={"backend": "memory"}, stream={"backend": "memory", "pchannel_count": 2})  # type: ignore[arg-type]
+    cfg.data.segment_max_rows = 40
+    cfg.data.compaction_enabled = False
+    cfg.data.gc_enabled = False
+    kv, stream, storage, router = MemoryKV(), MemoryStream(), MemoryStorage(), Router()
+    coord = Coordinator(cfg, kv, stream, router, storage=storage)
+    coord.activate()
+    router.register_local("coord", *coord.handlers())
+    datanode = DataNode(cfg, stream, storage, router.client("local://coord"))
+    session = Session(kv, coord.meta_root, SessionInfo("datanode", 1, router.register_local("dn", datanode)), 10)
+    fields = [
+        FieldSchema("id", DataType.INT64, is_primary=True),
+        FieldSchema("v", DataType.FLOAT_VECTOR, dim=DIM),
+        FieldSchema("s", DataType.VARCHAR, max_length=8, nullable=True),
+    ]
+    proto = Prepare.get_schema_from_collection_schema("c", CollectionSchema(fields))
+    cid = coord.root.create_collection("default", proto.SerializeToString(), shards_num=2)
+    part = next(iter(coord.ctx.catalog.partitions[cid]))
+    r = Rig(coord, datanode, storage, kv, cid, part, cfg, stream, router)
+    yield r
+    session.stop()
+    datanode.stop()
+    r.coord.stop()
+
+
+def _rows(n: int) -> list[dict]:  # type: ignore[type-arg]
+    return [{"id": i, "v": [float(i)] * DIM, "s": None if i % 4 == 0 else f"s{i}"} for i in range(n)]
+
+
+def test_import_writes_flushed_segments_with_the_rows(rig: Rig) -> None:
+    rig.storage.put("in/rows.json", json.dumps({"rows": _rows(100)}).encode())
+    job_id = rig.coord.imports.create_import("default", rig.cid, [rig.part], [["in/rows.json"]])
+    job = rig.finished(job_id)
+    assert job["state"] == "Completed" and job["imported_rows"] == 100 and job["progress"] == 100
+    segs = [s for s in rig.coord.ctx.catalog.segments.values() if s.collection_id == rig.cid]
+    assert sorted(s.id for s in segs) == sorted(job["segment_ids"])
+    assert all(s.state == FLUSHED and s.num_rows <= 40 for s in segs)
+    assert len({s.vchannel for s in segs}) == 2  # rows are sharded by primary key over both channels
+    schema = rig.coord.ctx.catalog.collections[rig.cid].parsed_schema
+    got: dict[int, tuple[float, str | None]] = {}
+    for s in segs:
+        pks = binlog.decode_column(schema.field("id"), rig.storage.get(s.binlogs[schema.field("id").field_id][0]))[0]
+        vecs = binlog.decode_column(schema.field("v"), rig.storage.get(s.binlogs[schema.field("v").field_id][0]))[0]
+        strs, valid = binlog.decode_column(schema.field("s"), rig.storage.get(s.binlogs[schema.field("s").field_id][0]))
+        assert valid is not None
+        for pk, vec, text, ok in zip(pks, vecs, strs, valid, strict=True):
+            got[int(pk)] = (float(vec[0]), text if ok else None)
+        stats = binlog.PkStats.from_bytes(rig.storage.get(s.statslogs[0]))
+        assert stats.count == s.num_rows and stats.may_contain(pks).all()
+    assert got == {r["id"]: (float(r["id"]), r["s"]) for r in _rows(100)}
+    assert rig.coord.data.get_statistics(rig.cid) == 100
+    listed = rig.coord.imports.list_imports(collection_id=rig.cid)
+    assert [j["job_id"] for j in listed] == [job_id]
+
+
+def test_bad_file_fails_the_job_and_writes_nothing(rig: Rig) -> None:
+    rows = _rows(50)
+    rows[30]["v"] = [1.0] * (DIM + 1)
+    rig.storage.put("in/bad.json", json.dumps(rows).encode())
+    before = set(rig.storage.list(""))
+    job = rig.finished(rig.coord.imports.create_import("default", rig.cid, [rig.part], [["in/bad.json"]]))
+    assert job["state"] == "Failed" and job["imported_rows"] == 0
+    assert "expected dim '4' for field 'v'" in job["reason"] and "in/bad.json" in job["reason"]
+    assert not [s for s in rig.coord.ctx.catalog.segments.values() if s.collection_id == rig.cid]
+    assert set(rig.storage.list("")) == before
+
+
+def test_create_refuses_bad_requests(rig: Rig) -> None:
+    with pytest.raises(MilvusError, match="import request is empty"):
+        rig.coord.imports.create_import("default", rig.cid, [rig.part], [[""], []])
+    with pytest.raises(MilvusError, match="collection not found"):
+        rig.coord.imports.create_import("default", 999, [rig.part], [["a.json"]])
+    with pytest.raises(MilvusError, match="partition not found"):
+        rig.coord.imports.create_import("default", rig.cid, [12345], [["a.json"]])
+    with pytest.raises(MilvusError, match="cannot find import job") as err:
+        rig.coord.imports.get_import_progress(42)
+    assert err.value.code == 2100
+
+
+def test_jobs_persist_and_a_running_job_reruns_after_restart(rig: Rig) -> None:
+    rig.storage.put("in/rows.json", json.dumps(_rows(30)).encode())
+    done = rig.finished(rig.coord.imports.create_import("default", rig.cid, [rig.part], [["in/rows.json"]]))
+    # a job caught "importing" by a coordinator crash: its record says so in the KV store
+    imports = rig.coord.imports
+    with imports._lock:
+        job_id = rig.coord.ctx.ids.alloc()
+        stale = ImportJob(job_id=job_id, db_name="default", collection_id=rig.cid, collection_name="c",
+                          partition_ids=[rig.part], files=[["in/rows.json"]], state="Importing", node="x")
+        imports._save(stale)
+    rig.restart_coord()
+    fresh = rig.coord.imports
+    assert fresh.get_import_progress(done["job_id"])["state"] == "Completed"
+    assert fresh.get_import_progress(done["job_id"])["imported_rows"] == 30
+    with pytest.raises(MilvusError, match="not running"):
+        fresh.complete_import(job_id, 0, [])  # the crashed attempt's worker is refused
+    wait(lambda: fresh.get_import_progress(job_id)["state"] in ("Completed", "Failed"))
+    assert fresh.get_import_progress(job_id)["state"] == "Completed"
+    assert fresh.jobs[job_id].attempt == 1
+    assert rig.coord.data.get_statistics(rig.cid) == 60
+
+
+def test_partition_key_routing_matches_bucket_of(rig: Rig) -> None:
+    fields = [
+        FieldSchema("id", DataType.INT64, is_primary=True, auto_id=True),
+        FieldSchema("v", DataType.FLOAT_VECTOR, dim=DIM),
+        FieldSchema("k", DataType.VARCHAR, max_length=8, is_partition_key=True),
+    ]
+    proto = Prepare.get_schema_from_collection_schema("pk", CollectionSchema(fields))
+    cid = rig.coord.root.create_collection("default", proto.SerializeToString(), shards_num=1, num_partitions=4)
+    parts = rig.coord.ctx.catalog.partitions[cid]
+    order = sorted(parts, key=lambda p: int(parts[p].name.rsplit("_", 1)[-1]))
+    rows = [{"v": [0.5] * DIM, "k": f"key{i % 9}"} for i in range(90)]
+    rig.storage.put("in/pk.json", json.dumps(rows).encode())
+    job = rig.finished(rig.coord.imports.create_import("default", cid, order, [["in/pk.json"]]))
+    assert job["state"] == "Completed", job
+    from common.imports import bucket_of
+
+    want: dict[int, int] = {}
+    for b in bucket_of(np.array([r["k"] for r in rows], dtype=object), 4).tolist():
+        want[order[b]] = want.get(order[b], 0) + 1
+    got: dict[int, int] = {}
+    for s in rig.coord.ctx.catalog.segments.values():
+        if s.collection_id == cid:
+            got[s.partition_id] = got.get(s.partition_id, 0) + s.num_rows
+    assert got == want
