@@ -42,15 +42,23 @@ def open_stream(cfg: QuiverConfig) -> MsgStream:
         from common.msgstream.local import LocalLogStream
 
         return LocalLogStream(os.path.join(cfg.data_dir, "wal"), fsync=cfg.stream.fsync)
-    from common.msgstream.pulsar import PulsarStream
+    from common.msgstream.pulsar import PulsarStream, PulsarTls
 
     p = cfg.stream.pulsar
+    tls = PulsarTls(
+        trust_certs_file_path=p.tls_trust_certs_file_path,
+        allow_insecure_connection=p.tls_allow_insecure_connection,
+        validate_hostname=p.tls_validate_hostname,
+        cert_file=p.tls_cert_file,
+        key_file=p.tls_key_file,
+    )
     return PulsarStream(
         p.service_url,
         tenant=p.tenant,
         namespace=p.namespace,
         topic_prefix=cfg.stream.topic_prefix,
         auth_token=p.auth_token,
+        tls=tls,
     )
 
 
@@ -75,4 +83,8 @@ def open_storage(cfg: QuiverConfig) -> ObjectStorage:
         root=cfg.storage.root_path,
         secure=s.secure,
         region=s.region,
+        ca_cert=s.ca_cert,
+        verify=s.verify,
+        client_cert=s.client_cert,
+        client_key=s.client_key,
     )

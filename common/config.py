@@ -26,9 +26,9 @@ class EtcdConfig(BaseModel):
     root_path: str = "by-dev"
     user: str | None = None
     password: str | None = None
-    ca_cert: str | None = None
-    cert: str | None = None
-    key: str | None = None
+    ca_cert: str | None = None  # etcd.ssl.tlsCACert: verify the server against this CA (turns TLS on)
+    cert: str | None = None  # etcd.ssl.tlsCert: client certificate, for etcd's --client-cert-auth
+    key: str | None = None  # etcd.ssl.tlsKey: the client certificate's key
 
 
 class KVConfig(BaseModel):
@@ -41,6 +41,13 @@ class PulsarConfig(BaseModel):
     tenant: str = "public"
     namespace: str = "default"
     auth_token: str | None = None  # Pulsar token authentication, when the broker asks for it
+    # TLS (a ``pulsar+ssl://`` service_url): the CA to trust, whether to check the broker's name,
+    # and a client certificate for Pulsar's TLS authentication provider
+    tls_trust_certs_file_path: str | None = None
+    tls_allow_insecure_connection: bool = False
+    tls_validate_hostname: bool = True
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
 
 
 class StreamConfig(BaseModel):
@@ -56,8 +63,12 @@ class S3Config(BaseModel):
     bucket: str = "quiver"
     access_key: str = "minioadmin"
     secret_key: str = "minioadmin"
-    secure: bool = False
+    secure: bool = False  # https (also implied by an https:// endpoint)
     region: str = "us-east-1"
+    ca_cert: str | None = None  # verify the server against this CA bundle (default: the system's)
+    verify: bool = True  # False: https without checking the server certificate (tests only)
+    client_cert: str | None = None  # a client certificate for servers that ask for one (mutual TLS)
+    client_key: str | None = None
 
 
 class StorageConfig(BaseModel):
@@ -111,6 +122,53 @@ class SecurityConfig(BaseModel):
     ca_pem_path: str | None = None
 
 
+class QuotaConfig(BaseModel):
+    """Milvus's ``quotaAndLimits`` and proxy/rootCoord limits, with Milvus's defaults (-1: no limit).
+
+    Rates are cluster-wide, as in Milvus: each proxy enforces its share (the rate divided by the
+    number of live proxies). DML rates are MB/s of request size, search rates vectors (nq) per
+    second, query rates requests per second; ``*_collection`` variants apply to each collection.
+    Enforced by services/proxy/quota.py; the collection, partition and shard counts by the coordinator.
+    """
+
+    enabled: bool = True  # quotaAndLimits.enabled
+    # counts (rootCoord.maxDatabaseNum, quotaAndLimits.limits.maxCollectionNum[PerDB], rootCoord.maxPartitionNum)
+    max_database_num: int = 64
+    max_collection_num: int = 65536
+    max_collection_num_per_db: int = 65536
+    max_partition_num: int = 1024
+    # schema (proxy.maxFieldNum, proxy.maxVectorFieldNum, proxy.maxShardNum, proxy.maxDimension)
+    max_field_num: int = 64
+    max_vector_field_num: int = 4
+    max_shard_num: int = 16
+    max_dimension: int = 32768
+    # request sizes: proxy.grpc.serverMaxRecvSize/serverMaxSendSize, quotaAndLimits.limits.maxInsertSize
+    server_max_recv_size: int = 67108864
+    server_max_send_size: int = 268435456
+    max_insert_size: int = -1
+    # reads: quotaAndLimits.limits.topK, .nq, .maxQueryResultWindow
+    top_k: int = 16384
+    nq: int = 16384
+    max_query_result_window: int = 16384
+    # rates (quotaAndLimits.dml.*, quotaAndLimits.dql.*): off unless enabled
+    dml_enabled: bool = False
+    insert_rate: float = -1  # MB/s
+    insert_rate_collection: float = -1
+    upsert_rate: float = -1
+    upsert_rate_collection: float = -1
+    delete_rate: float = -1
+    delete_rate_collection: float = -1
+    dql_enabled: bool = False
+    search_rate: float = -1  # vectors/s
+    search_rate_collection: float = -1
+    query_rate: float = -1  # requests/s
+    query_rate_collection: float = -1
+    # quotaAndLimits.limitWriting.forceDeny / limitReading.forceDeny
+    deny_writing: bool = False
+    deny_reading: bool = False
+    proxy_count_interval_seconds: float = 3.0  # quotaCenterCollectInterval: how often a proxy recounts proxies
+
+
 class QuiverConfig(BaseSettings):
     """Everything a role needs to start. Field names map 1:1 to YAML keys."""
 
@@ -123,7 +181,7 @@ class QuiverConfig(BaseSettings):
     advertise_host: str = ""  # the address other roles reach this one at (default: host)
     grpc_port: int = 19530
     http_port: int = 9091
-    internal_port: int = 0  # cluster roles: the port of Quiver's internal gRPC API (0: free)
+    internal_port: int = 0  # cluster roles: the port of Quiver's internal RPC API, ZeroMQ (0: free)
     node_id: int = 0  # 0: allocate from coord
     timetick_interval_ms: int = 100
     session_ttl_seconds: float = 10.0
@@ -137,6 +195,7 @@ class QuiverConfig(BaseSettings):
     data: DataConfig = DataConfig()
     query: QueryConfig = QueryConfig()
     security: SecurityConfig = SecurityConfig()
+    quota: QuotaConfig = QuotaConfig()
     config_file: str | None = Field(default=None, exclude=True)
 
     @property

@@ -22,6 +22,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import pulsar
@@ -136,6 +138,44 @@ class PulsarReader(Reader):
             self._reader.close()
 
 
+@dataclass(frozen=True)
+class PulsarTls:
+    """TLS to the broker (a ``pulsar+ssl://`` URL): the CA to trust and an optional client certificate."""
+
+    trust_certs_file_path: str | None = None
+    allow_insecure_connection: bool = False
+    validate_hostname: bool = True
+    cert_file: str | None = None  # with key_file: Pulsar's TLS authentication provider
+    key_file: str | None = None
+
+
+def client_security(service_url: str, auth_token: str | None, tls: PulsarTls | None) -> dict[str, Any]:
+    """pulsar.Client keyword arguments for authentication and TLS.
+
+    A client certificate is presented in the TLS handshake and is Pulsar's TLS authentication
+    (AuthenticationTLS); a token, if also given, is the authentication instead.
+    """
+    kwargs: dict[str, Any] = {}
+    auth: Any = None
+    if tls is not None:
+        if tls.cert_file or tls.key_file:
+            if not (tls.cert_file and tls.key_file):
+                raise ValueError("Pulsar TLS authentication needs both tls_cert_file and tls_key_file")
+            auth = pulsar.AuthenticationTLS(tls.cert_file, tls.key_file)
+            kwargs["tls_certificate_file_path"] = tls.cert_file  # also presented in the handshake (mTLS)
+            kwargs["tls_private_key_file_path"] = tls.key_file
+        if tls.trust_certs_file_path:
+            kwargs["tls_trust_certs_file_path"] = tls.trust_certs_file_path
+        kwargs["tls_allow_insecure_connection"] = tls.allow_insecure_connection
+        kwargs["tls_validate_hostname"] = tls.validate_hostname
+        if not service_url.startswith(("pulsar+ssl://", "https://")) and (tls.trust_certs_file_path or auth):
+            raise ValueError(f"TLS settings need a pulsar+ssl:// service_url, got {service_url}")
+    if auth_token:
+        auth = pulsar.AuthenticationToken(auth_token)
+    kwargs["authentication"] = auth
+    return kwargs
+
+
 class PulsarStream(MsgStream):
     """Channels as Pulsar topics; see the module docstring."""
 
@@ -150,6 +190,7 @@ class PulsarStream(MsgStream):
         receiver_queue_size: int = 100,
         stall_check: float = 5.0,
         auth_token: str | None = None,
+        tls: PulsarTls | None = None,
     ) -> None:
         self._tenant = tenant
         self._namespace = namespace
@@ -162,7 +203,7 @@ class PulsarStream(MsgStream):
             service_url,
             operation_timeout_seconds=max(1, int(operation_timeout)),
             logger=logging.getLogger("pulsar"),
-            authentication=pulsar.AuthenticationToken(auth_token) if auth_token else None,
+            **client_security(service_url, auth_token, tls),
         )
         self._lock = threading.Lock()
         self._producers: dict[str, pulsar.Producer] = {}

@@ -37,9 +37,18 @@ class S3Storage(ObjectStorage):
         secure: bool = False,
         region: str = "us-east-1",
         max_attempts: int = 10,
+        ca_cert: str | None = None,
+        verify: bool = True,
+        client_cert: str | None = None,
+        client_key: str | None = None,
     ) -> None:
+        """TLS: an ``https://`` endpoint or ``secure``; the server is checked against ``ca_cert``
+        (else the system's CAs) unless ``verify`` is off; ``client_cert``/``client_key`` answer a
+        server that asks for a client certificate."""
         if "://" not in endpoint:
             endpoint = f"{'https' if secure else 'http'}://{endpoint}"
+        if bool(client_cert) != bool(client_key):
+            raise ValueError("S3 client TLS needs both client_cert and client_key")
         self.bucket = bucket
         self._root = root.strip("/") + "/" if root.strip("/") else ""
         config = Config(
@@ -49,6 +58,7 @@ class S3Storage(ObjectStorage):
             connect_timeout=5,
             read_timeout=60,
             max_pool_connections=32,
+            client_cert=(client_cert, client_key) if client_cert and client_key else None,
         )
         self._s3: Any = boto3.session.Session().client(
             "s3",
@@ -57,6 +67,7 @@ class S3Storage(ObjectStorage):
             aws_secret_access_key=secret_key,
             region_name=region,
             config=config,
+            verify=(ca_cert or True) if verify else False,
         )
         self._ensure_bucket(region)
 

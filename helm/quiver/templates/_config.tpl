@@ -16,6 +16,13 @@ kv:
   etcd:
     endpoints: {{ toJson .Values.externalEtcd.endpoints }}
     root_path: {{ .Release.Name | quote }}
+{{- with .Values.externalEtcd.tls }}{{ if .enabled }}
+    ca_cert: /etc/quiver-tls/etcd/ca.crt
+{{- if .clientAuth }}
+    cert: /etc/quiver-tls/etcd/tls.crt
+    key: /etc/quiver-tls/etcd/tls.key
+{{- end }}
+{{- end }}{{ end }}
 {{- else if eq $kv "incluster" }}
   backend: etcd
   etcd:
@@ -32,8 +39,18 @@ storage:
   s3:
     endpoint: {{ ternary (printf "%s:%v" .Values.externalS3.host .Values.externalS3.port) .Values.externalS3.host (ne (toString .Values.externalS3.port) "") | quote }}
     bucket: {{ .Values.externalS3.bucketName | quote }}
-    secure: {{ .Values.externalS3.useSSL }}
+    secure: {{ or .Values.externalS3.useSSL .Values.externalS3.tls.enabled }}
     region: {{ .Values.externalS3.region | quote }}
+{{- with .Values.externalS3.tls }}{{ if .enabled }}
+    verify: {{ .verify }}
+{{- if .existingSecret }}
+    ca_cert: /etc/quiver-tls/s3/ca.crt
+{{- end }}
+{{- if .clientAuth }}
+    client_cert: /etc/quiver-tls/s3/tls.crt
+    client_key: /etc/quiver-tls/s3/tls.key
+{{- end }}
+{{- end }}{{ end }}
 {{- else if eq $st "incluster" }}
   backend: s3
   root_path: {{ .Values.minio.rootPath | quote }}
@@ -50,9 +67,17 @@ stream:
 {{- if eq $sm "external" }}
   backend: pulsar
   pulsar:
-    service_url: {{ printf "pulsar://%s:%v" .Values.externalPulsar.host .Values.externalPulsar.port | quote }}
+    service_url: {{ printf "%s://%s:%v" (ternary "pulsar+ssl" "pulsar" .Values.externalPulsar.tls.enabled) .Values.externalPulsar.host .Values.externalPulsar.port | quote }}
     tenant: {{ .Values.externalPulsar.tenant | quote }}
     namespace: {{ .Values.externalPulsar.namespace | quote }}
+{{- with .Values.externalPulsar.tls }}{{ if .enabled }}
+    tls_trust_certs_file_path: /etc/quiver-tls/pulsar/ca.crt
+    tls_validate_hostname: {{ .validateHostname }}
+{{- if .clientAuth }}
+    tls_cert_file: /etc/quiver-tls/pulsar/tls.crt
+    tls_key_file: /etc/quiver-tls/pulsar/tls.key
+{{- end }}
+{{- end }}{{ end }}
 {{- else if eq $sm "incluster" }}
 {{- $p := index .Values (include "quiver.pulsarKey" .) }}
   backend: pulsar
@@ -68,4 +93,16 @@ stream:
 {{- $base := include "quiver.baseConfig" . | fromYaml -}}
 {{- $merged := mergeOverwrite $base (deepCopy (.Values.config | default dict)) -}}
 {{- toYaml $merged -}}
+{{- end -}}
+
+{{/* The external dependencies whose TLS Secret is mounted: name -> Secret. */}}
+{{- define "quiver.tlsSecrets" -}}
+{{- $out := dict -}}
+{{- range $name, $key := dict "etcd" "externalEtcd" "s3" "externalS3" "pulsar" "externalPulsar" -}}
+{{- $ext := index $.Values $key -}}
+{{- if and $ext.enabled $ext.tls.enabled $ext.tls.existingSecret -}}
+{{- $_ := set $out $name $ext.tls.existingSecret -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
 {{- end -}}

@@ -175,12 +175,22 @@ spec:
           mountPath: {{ $v.standalone.persistence.mountPath | quote }}
         - name: tmp
           mountPath: /tmp
+        {{- range $name, $secret := (include "quiver.tlsSecrets" $root | fromJson) }}
+        - name: tls-{{ $name }}
+          mountPath: /etc/quiver-tls/{{ $name }}
+          readOnly: true
+        {{- end }}
   volumes:
     - name: config
       configMap:
         name: {{ include "quiver.fullname" $root }}-config
     - name: tmp
       emptyDir: {}
+    {{- range $name, $secret := (include "quiver.tlsSecrets" $root | fromJson) }}
+    - name: tls-{{ $name }}
+      secret:
+        secretName: {{ $secret }}
+    {{- end }}
     {{- if and (eq .role "standalone") $v.standalone.persistence.enabled }}
     - name: data
       persistentVolumeClaim:
