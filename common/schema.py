@@ -31,6 +31,10 @@ from common.schema_rules import (
     uses_param,
 )
 
+# Property keys under this prefix are Quiver's own bookkeeping (e.g. the truncate point): every node
+# receives them with the schema, clients never see them.
+INTERNAL_PREFIX = "quiver."
+
 __all__ = ["DataType", "Field", "Schema", "dtype_name", "VECTOR_TYPES", "DYNAMIC_FIELD_NAME"]
 
 
@@ -105,6 +109,8 @@ class Schema:
     description: str
     fields: tuple[Field, ...]
     enable_dynamic_field: bool = False
+    version: int = 0  # bumped by every field change (AddCollectionField, AlterCollectionField), as Milvus
+    properties: tuple[tuple[str, str], ...] = ()  # the collection's properties (TTL, mmap, ...), sorted
     _by_name: dict[str, Field] = dc_field(init=False, repr=False, compare=False)
     _by_id: dict[int, Field] = dc_field(init=False, repr=False, compare=False)
 
@@ -132,6 +138,19 @@ class Schema:
         return found
 
     @property
+    def field_ids(self) -> frozenset[int]:
+        return frozenset(self._by_id)
+
+    @property
+    def props(self) -> dict[str, str]:
+        """The collection properties as a dict (what every node reads TTL and the like from)."""
+        return dict(self.properties)
+
+    def with_properties(self, props: dict[str, str]) -> Schema:
+        """A copy carrying ``props`` as the collection's properties (the version is unchanged)."""
+        return replace(self, properties=tuple(sorted(props.items())))
+
+    @property
     def vector_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.is_vector)
 
@@ -157,8 +176,10 @@ class Schema:
     def to_proto(self, include_dynamic: bool = False) -> schema_pb2.CollectionSchema:
         """The schema DescribeCollection returns: user fields only, unless include_dynamic."""
         proto = schema_pb2.CollectionSchema(name=self.name, description=self.description,
-                                            enable_dynamic_field=self.enable_dynamic_field)
+                                            enable_dynamic_field=self.enable_dynamic_field, version=self.version)
         proto.fields.extend(f.to_proto() for f in self.fields if include_dynamic or not f.is_dynamic)
+        proto.properties.extend(common_pb2.KeyValuePair(key=k, value=v) for k, v in self.properties
+                                if include_dynamic or not k.startswith(INTERNAL_PREFIX))
         return proto
 
     def to_bytes(self) -> bytes:
@@ -169,7 +190,8 @@ class Schema:
         """Read a schema written by :meth:`to_bytes` (already validated; ids kept)."""
         proto = schema_pb2.CollectionSchema.FromString(data)
         fields = tuple(Field.from_proto(fs) for fs in proto.fields)
-        return cls(proto.name, proto.description, fields, proto.enable_dynamic_field)
+        props = tuple(sorted((kv.key, kv.value) for kv in proto.properties))
+        return cls(proto.name, proto.description, fields, proto.enable_dynamic_field, proto.version, props)
 
     def with_field(self, new: Field) -> Schema:
         """A copy with ``new`` appended (AddCollectionField rules); field_id 0 gets the next id."""
@@ -177,4 +199,9 @@ class Schema:
         if new.field_id == 0:
             last = max((f.field_id for f in self.fields), default=START_FIELD_ID - 1)
             new = replace(new, field_id=last + 1)
-        return replace(self, fields=(*self.fields, new))
+        return replace(self, fields=(*self.fields, new), version=self.version + 1)
+
+    def with_altered_field(self, new: Field) -> Schema:
+        """A copy with the field of the same id replaced by ``new`` (AlterCollectionField)."""
+        fields = tuple(new if f.field_id == new.field_id else f for f in self.fields)
+        return replace(self, fields=fields, version=self.version + 1)

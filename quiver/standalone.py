@@ -69,7 +69,7 @@ def start_standalone(cfg: QuiverConfig) -> Standalone:
 
     datanode = DataNode(cfg, stream, storage, coord_client)
     indexnode = IndexNode(storage)
-    querynode = QueryNode(stream, storage, cfg.query.memory_budget_mb)
+    querynode = QueryNode(stream, storage, cfg.query.memory_budget_mb, router)
     sessions = [register("datanode", datanode), register("indexnode", indexnode), register("querynode", querynode)]
     proxy_id = int(coord_client.call("alloc_ids", count=1))
     proxy = Proxy(cfg, proxy_id, router, coord_client, stream)

@@ -127,6 +127,14 @@ class Catalog:
             for p in partitions:
                 self.partitions.setdefault(coll.id, {})[p.id] = p
 
+    def replace_collection(self, old: CollectionInfo, new: CollectionInfo) -> None:
+        """Save a changed collection record (same id); a move to another database moves its key
+        in one transaction, so the collection is never in both databases or in neither."""
+        with self.lock:
+            new_key, old_key = self.keys.collection(new.db_id, new.id), self.keys.collection(old.db_id, old.id)
+            self.kv.multi_save({new_key: new.to_bytes()}, [old_key] if old_key != new_key else [])
+            self.collections[new.id] = new
+
     def drop_collection(self, coll: CollectionInfo) -> None:
         """Remove a collection and everything hanging off it.
 

@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from common import tso
+from common.collection_props import autocompaction_enabled, expire_ts
 from common.errors import Code, MilvusError
 from common.rpc import rpc
 from services.coord.catalog import now_ms
@@ -57,6 +59,7 @@ def select_plans(
     small_proportion: float,
     force: bool = False,
     max_inputs: int = MAX_INPUTS,
+    expired: set[int] | frozenset[int] = frozenset(),
 ) -> list[list[SegmentInfo]]:
     """Group one (collection, partition, vchannel)'s compactable segments into plans.
 
@@ -65,10 +68,11 @@ def select_plans(
     decreasing live rows into bins of at most ``max_rows`` rows and ``max_inputs`` segments;
     a bin becomes a plan when it merges several segments or holds one that must be
     rewritten. ``force`` (manual compaction) makes every segment a candidate, and rewrites a
-    lone one with deletes.
+    lone one with deletes. ``expired`` segments hold rows past the collection TTL: they must
+    be rewritten too (without those rows).
     """
     segs = [s for s in segments if s.num_rows > 0]
-    must = {s.id for s in segs if deleted_ratio(s) >= ratio_threshold}
+    must = {s.id for s in segs if deleted_ratio(s) >= ratio_threshold or s.id in expired}
     small = {s.id for s in segs if s.num_rows < small_proportion * max_rows}
     candidates = segs if force else [s for s in segs if s.id in must or s.id in small]
     bins: list[tuple[list[SegmentInfo], list[int]]] = []  # (members, [live rows])
@@ -155,9 +159,14 @@ class CompactionManager:
             trig = Trigger(self.ctx.ids.alloc(), collection_id or 0)
             new: list[Plan] = []
             for (coll_id, part_id, vchannel), segs in sorted(groups.items()):
+                props = self.cat.collections[coll_id].parsed_schema.props
+                if not force and not autocompaction_enabled(props):
+                    continue  # collection.autocompaction.enabled=false: manual compaction only
+                cut = expire_ts(props, tso.compose(tso.now_ms()))
                 max_rows = self.data.max_rows(self.cat.collections[coll_id])
                 for members in select_plans(
-                    segs, max_rows, cfg.compaction_deleted_ratio, cfg.compaction_small_proportion, force
+                    segs, max_rows, cfg.compaction_deleted_ratio, cfg.compaction_small_proportion, force,
+                    expired={s.id for s in segs if s.created_ts < cut},
                 ):
                     plan = Plan(
                         self.ctx.ids.alloc(), trig.trigger_id, coll_id, part_id, vchannel, [s.id for s in members]
@@ -218,6 +227,10 @@ class CompactionManager:
                     continue  # claimed meanwhile by another dispatch (the loop, or a manual request)
                 p.state, p.node, p.started = EXECUTING, endpoint, time.monotonic()
                 self._save(p)
+            with self.cat.lock:  # the current schema (added fields) and TTL/truncate cut-off travel along
+                coll = self.cat.collections.get(p.collection_id)
+                schema_b64 = coll.schema_b64 if coll is not None else ""
+                cut = expire_ts(coll.parsed_schema.props, tso.compose(tso.now_ms())) if coll is not None else 0
             try:
                 self.ctx.router.client(endpoint).call(
                     "compact",
@@ -227,6 +240,8 @@ class CompactionManager:
                         "partition_id": p.partition_id,
                         "vchannel": p.vchannel,
                         "segment_ids": p.sources,
+                        "schema": schema_b64,
+                        "expire_ts": cut,
                     },
                 )
             except MilvusError as exc:

@@ -293,6 +293,7 @@ class IndexCoord:
                 ),
                 "metric_type": self.cat.indexes[si.index_id].metric_type,
                 "scalar": self.is_scalar(self.cat.indexes[si.index_id]),
+                "size": si.size,  # bytes of its files: the query coordinator's memory estimate
             }
             for si in builds
             if si.index_id in self.cat.indexes

@@ -55,6 +55,10 @@ class Keys:
     def tombstones(self) -> str:
         return f"{self.root}/datacoord-meta/gc-tombstone/"
 
+    def import_job(self, job_id: int | None = None) -> str:
+        """A bulk import job (Milvus's ``datacoord-meta/import-job``); no id: the prefix of all."""
+        return f"{self.root}/datacoord-meta/import-job/" + (str(job_id) if job_id is not None else "")
+
     def compaction_task(self, coll_id: int, plan_id: int) -> str:
         return f"{self.root}/datacoord-meta/compaction-task/{coll_id}/{plan_id}"
 
@@ -86,6 +90,12 @@ class Keys:
 
     def load_infos(self) -> str:
         return f"{self.root}/querycoord-collection-loadinfo/"
+
+    def resource_group(self, name: str) -> str:
+        return f"{self.root}/querycoord-resource-group/{name}"
+
+    def resource_groups(self) -> str:
+        return f"{self.root}/querycoord-resource-group/"
 
     # election
     def active_coord(self) -> str:

@@ -7,11 +7,13 @@ and query sides learn about collections from the catalog.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from pymilvus.grpc_gen import schema_pb2
 
-from common import channels
+from common import channels, limits
+from common.collection_props import check_collection_props
 from common.errors import Code, MilvusError, collection_not_found, invalid
 from common.rpc import rpc
 from common.schema import Schema
@@ -21,8 +23,6 @@ from services.coord.meta import CollectionInfo, DatabaseInfo, PartitionInfo
 DEFAULT_DB = "default"
 DEFAULT_DB_ID = 1
 DEFAULT_PARTITION = "_default"
-MAX_SHARDS = 16
-MAX_PARTITIONS = 1024
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -103,8 +103,7 @@ class RootCoord:
         with self.cat.lock:
             if any(d.name == name for d in self.cat.databases.values()):
                 raise invalid(f"database already exist: {name}")
-            if len(self.cat.databases) >= 64:
-                raise MilvusError(Code.DATABASE_NUM_LIMIT, "exceeded the limit number of database[limit=64]")
+            limits.check_database_count(self.ctx.cfg.quota, len(self.cat.databases))
             self.cat.save_database(
                 DatabaseInfo(
                     id=self.ctx.ids.alloc(),
@@ -149,10 +148,11 @@ class RootCoord:
             raise invalid(f"invalid collection schema: {exc}") from exc
         _validate_name("collection", proto.name)
         schema = Schema.from_proto(proto)
+        check_collection_props(properties or {})
+        schema = schema.with_properties(properties or {})  # every node reads the TTL & co. from the schema
         if shards_num <= 0:
             shards_num = self.ctx.cfg.shards_num
-        if shards_num > MAX_SHARDS:
-            raise invalid(f"maximum shards's number should be limited to {MAX_SHARDS}")
+        limits.check_shard_num(self.ctx.cfg.quota, shards_num)
         with self.cat.lock:
             db = self.db(db_name)
             existing = self.find(db_name, proto.name)
@@ -162,12 +162,12 @@ class RootCoord:
                         Code.ALIAS_COLLECTION_NAME_CONFLICT,
                         f"collection name [{proto.name}] conflicts with an existing alias",
                     )
-                if existing.parsed_schema.to_proto() == schema.to_proto() and existing.shards_num == shards_num:
+                same = replace(existing.parsed_schema, properties=schema.properties).to_proto() == schema.to_proto()
+                if same and existing.shards_num == shards_num:
                     return existing.id  # Milvus: creating the same collection again succeeds
                 raise invalid(f"create duplicate collection with different parameters, collection: {proto.name}")
-            limit = 65536
-            if len(self.cat.collections) >= limit:
-                raise MilvusError(Code.COLLECTION_NUM_LIMIT, f"exceeded the limit number of collections[limit={limit}]")
+            in_db = sum(1 for c in self.cat.collections.values() if c.db_id == db.id)
+            limits.check_collection_count(self.ctx.cfg.quota, db.name, in_db, len(self.cat.collections))
             coll_id = self.ctx.ids.alloc()
             count = self.ctx.cfg.stream.pchannel_count
             prefix = self.ctx.cfg.stream.topic_prefix
@@ -226,8 +226,7 @@ class RootCoord:
             parts = self.partitions_of(c.id)
             if any(p.name == partition for p in parts):
                 return
-            if len(parts) >= MAX_PARTITIONS:
-                raise invalid(f"partition number ({len(parts)}) exceeds max configuration ({MAX_PARTITIONS})")
+            limits.check_partition_count(self.ctx.cfg.quota, len(parts), c.name)
             self.cat.save_partition(self._new_partition(c.id, partition, self.ctx.tso.alloc()))
 
     def partition(self, c: CollectionInfo, name: str) -> PartitionInfo:

@@ -21,11 +21,13 @@ from common.kv.base import KV, LeaseNotFound
 from common.msgstream.base import MsgStream
 from common.rpc import Router, rpc
 from common.storage.base import ObjectStorage
+from services.coord.alter import AlterCoord
 from services.coord.catalog import Catalog
 from services.coord.compaction import CompactionManager
 from services.coord.context import CoordContext
 from services.coord.data import DataCoord
 from services.coord.gc import GarbageCollector
+from services.coord.imports import ImportManager
 from services.coord.index import IndexCoord
 from services.coord.keys import Keys, id_key, tso_key
 from services.coord.query import QueryCoord
@@ -76,6 +78,8 @@ class Coordinator:
         self.index = IndexCoord(self.ctx)
         self.query = QueryCoord(self.ctx, self.index)
         self.compaction = CompactionManager(self.ctx, self.data, self.index)
+        self.alter = AlterCoord(self.ctx, self.root, self.data, self.index)  # schema/property changes
+        self.imports = ImportManager(self.ctx, self.data, self.index, self.query)
         self.gc = GarbageCollector(self.ctx, self._gc_storage, self.query.loaded_segment_ids, self.stream.compare)
         self.rbac = RbacCoord(self.kv, self.meta_root, self.cfg.security)
         self.ticker = TimeTicker(self.ctx, self.stream)
@@ -89,7 +93,9 @@ class Coordinator:
         return self.storage
 
     def handlers(self) -> tuple[object, ...]:
-        return (self, self.root, self.data, self.index, self.query, self.compaction, self.ticker, self.rbac)
+        return (self, self.root, self.data, self.index, self.query, self.query.rg_service, self.compaction,
+                self.ticker, self.rbac,
+                self.imports, self.alter)
 
     def _loop(self) -> None:
         while not self._stop.wait(0.2):
@@ -100,6 +106,7 @@ class Coordinator:
                 self.index.schedule,
                 self.query.reconcile,
                 self.compaction.tick,
+                self.imports.tick,
                 self.gc.tick,
             ):
                 try:
@@ -173,6 +180,11 @@ class Coordinator:
     def resolve_partitions(self, collection_id: int, names: list[str]) -> list[int]:
         coll = self.root.by_id(collection_id)
         return [self.root.partition(coll, n).id for n in names]
+
+    @rpc
+    def live_proxy_count(self) -> int:
+        """How many proxies hold a session: each enforces its share of the cluster's rate limits."""
+        return len(self.ctx.nodes("proxy"))
 
     @rpc
     def ping(self) -> dict[str, Any]:

@@ -66,6 +66,7 @@ class ChannelWriter:
         self.deletes: list[tuple[str | None, np.ndarray, int]] = []  # (position before, pks, ts)
         self.new_deletes: list[tuple[np.ndarray, int]] = []
         self.compactions: deque[dict[str, Any]] = deque()  # plans from the coordinator, run in the thread
+        self.adoptions: deque[dict[str, Any]] = deque()  # imported segments to route deletes to (bulk import)
         self.sync_at = 0  # a Flush asked for a sync (deletes included) once the channel reaches this ts
         self.tt = 0
         self.last_id: bytes | None = None
@@ -102,6 +103,17 @@ class ChannelWriter:
         self._thread.join(timeout=10)
         self.reader.close()
 
+    def adopt_schema(self, schema: Schema) -> None:
+        """Write with ``schema`` from now on (a DDL changed it); an older one is ignored."""
+        if schema.version >= self.schema.version:
+            self.schema = schema
+
+    def _refresh_schema(self) -> None:
+        """An insert carries a field this writer does not know: the push of the new schema was
+        missed, so ask the coordinator for it (never drop a column)."""
+        found = self.coord.call("describe_collection", db_name="", collection_id=self.collection_id)
+        self.adopt_schema(Schema.from_bytes(base64.b64decode(found["schema"])))
+
     def request_flush(self, segments: list[dict[str, Any]], sync_ts: int = 0) -> None:
         with self._lock:
             for s in segments:
@@ -121,6 +133,7 @@ class ChannelWriter:
                     self._apply(msgs.decode(m.payload), m.message_id)
                     self.last_id = m.message_id
                 self._run_compactions()
+                self._run_adoptions()
                 self._maybe_report()
             except Exception:
                 log.exception("datanode channel %s failed; retrying", self.vchannel)
@@ -136,6 +149,11 @@ class ChannelWriter:
         if isinstance(msg, msgs.InsertMsg):
             if msg.segment_id in self.flushed:
                 return
+            if any(fid not in self.schema.field_ids for fid in msg.columns):
+                try:
+                    self._refresh_schema()
+                except MilvusError as exc:  # flushing tries again, and fails rather than drop the column
+                    log.warning("schema refresh for %s failed: %s", self.vchannel, exc.message)
             buf = self.buffers.get(msg.segment_id)
             if buf is None:
                 buf = SegmentBuffer(msg.segment_id, msg.partition_id, start_after=_b64(self.last_id))
@@ -235,7 +253,9 @@ class ChannelWriter:
         buf = self.buffers.get(sid)
         if buf is None or buf.rows == 0:
             return {"id": sid, "flushed": True, "num_rows": 0, "flush_ts": self.tt}, None
-        row_ids, ts, cols, valid = buf.columns()
+        if any(fid not in self.schema.field_ids for m in buf.chunks for fid in m.columns):
+            self._refresh_schema()  # a failure fails this sync; the buffer stays for the next one
+        row_ids, ts, cols, valid = buf.columns(self.schema)
         coll, part = self.collection_id, buf.partition_id
         binlogs: dict[int, list[str]] = {}
         sys_fields = [(ROW_ID_FIELD, row_ids), (TIMESTAMP_FIELD, ts)]
@@ -313,6 +333,25 @@ class ChannelWriter:
         return out
 
     # --- compaction ---------------------------------------------------------------------
+    def adopt_segments(self, segments: list[dict[str, Any]]) -> None:
+        """Flushed segments written outside the channel (bulk import); taken in by the channel thread."""
+        with self._lock:
+            self.adoptions.extend(segments)
+
+    def _run_adoptions(self) -> None:
+        while True:
+            with self._lock:
+                if not self.adoptions:
+                    return
+                seg = self.adoptions.popleft()
+            sid = int(seg["id"])
+            if sid in self.flushed_stats:
+                continue
+            for key in seg.get("statslogs", []):
+                self.flushed_stats[sid] = binlog.PkStats.from_bytes(self.storage.get(key))
+            self.flushed.add(sid)
+            self.flushed_partitions[sid] = int(seg["partition_id"])
+
     def request_compaction(self, plan: dict[str, Any]) -> None:
         with self._lock:
             if all(p["plan_id"] != plan["plan_id"] for p in self.compactions):
@@ -340,12 +379,16 @@ class ChannelWriter:
         infos = self.coord.call("segment_infos", segment_ids=sources)
         if len(infos) != len(sources) or any(i["state"] != "Flushed" or i["vchannel"] != self.vchannel for i in infos):
             raise RuntimeError(f"segments {sources} are no longer flushed segments of {self.vchannel}")
-        count = len(self.schema.fields) + 4
+        # the plan carries the collection's current schema (fields added since the inputs were
+        # written read as default/null) and the TTL/truncate cut-off under which rows are dropped
+        schema = Schema.from_bytes(base64.b64decode(plan["schema"])) if plan.get("schema") else self.schema
+        count = len(schema.fields) + 4
         first = int(self.coord.call("alloc_ids", count=count))
         ids = iter(range(first, first + count))
         new_id = next(ids)
         out = compact_segments(
-            self.storage, self.schema, self.collection_id, plan["partition_id"], infos, new_id, lambda: next(ids)
+            self.storage, schema, self.collection_id, plan["partition_id"], infos, new_id, lambda: next(ids),
+            expire_ts=int(plan.get("expire_ts", 0)),
         )
         committed: bool | None = True
         try:

@@ -18,6 +18,7 @@ import numpy as np
 from pymilvus.grpc_gen.schema_pb2 import DataType
 
 from common import binlog
+from common.collection_props import missing_column
 from common.schema import Field, Schema
 from common.storage.base import ObjectStorage
 
@@ -78,20 +79,30 @@ def compact_segments(
     inputs: list[dict[str, Any]],
     new_id: int,
     log_id: Callable[[], int],
+    expire_ts: int = 0,
 ) -> CompactionOutput:
-    """Merge ``inputs`` (segment records) into segment ``new_id``; returns what was written."""
+    """Merge ``inputs`` (segment records) into segment ``new_id``; returns what was written.
+
+    Rows older than ``expire_ts`` (the collection TTL or a truncate cut-off) are dropped like
+    deleted ones. An input written before a field was added has no binlog of it: its rows get
+    the field's default or nulls.
+    """
     binlogs = [{int(k): list(v) for k, v in seg["binlogs"].items()} for seg in inputs]
     fields = [f for f in (*SYSTEM_FIELDS, *schema.fields) if any(f.field_id in b for b in binlogs)]
     ids = [s["id"] for s in inputs]
-    if any(f.field_id not in b for f in fields for b in binlogs):
-        raise ValueError(f"segments {ids} do not all have binlogs of the same fields")
-    if not any(f.field_id == schema.primary.field_id for f in fields) or len(fields) < 3:
+    required = [*SYSTEM_FIELDS, schema.primary]
+    if any(f.field_id not in b for f in required for b in binlogs):
         raise ValueError(f"segments {ids} lack binlogs of the primary key or system fields")
     cols: dict[int, list[np.ndarray]] = {f.field_id: [] for f in fields}
     valid: dict[int, list[np.ndarray | None]] = {f.field_id: [] for f in fields}
     for b in binlogs:
-        for f in fields:
-            col, ok = _read_column(storage, f, b[f.field_id])
+        n = 0
+        for f in sorted(fields, key=lambda f: f.field_id not in b):  # present ones first: they give n
+            if f.field_id in b:
+                col, ok = _read_column(storage, f, b[f.field_id])
+                n = len(col)
+            else:
+                col, ok = missing_column(f, n)
             cols[f.field_id].append(col)
             valid[f.field_id].append(ok)
     out = CompactionOutput(new_id, 0, 0, deltalogs_read={int(s["id"]): list(s.get("deltalogs", [])) for s in inputs})
@@ -105,9 +116,9 @@ def compact_segments(
     pks = _concat(cols[pk_id])
     row_ts = _concat(cols[binlog.TIMESTAMP_FIELD_ID]).astype(np.int64, copy=False)
     out.input_rows = len(pks)
-    keep = np.ones(len(pks), dtype=bool)
+    keep = row_ts >= expire_ts if expire_ts else np.ones(len(pks), dtype=bool)
     if del_pks_parts:
-        keep = ~deleted_mask(pks, row_ts, np.concatenate(del_pks_parts), np.concatenate(del_ts_parts))
+        keep &= ~deleted_mask(pks, row_ts, np.concatenate(del_pks_parts), np.concatenate(del_ts_parts))
     out.num_rows = int(keep.sum())
     if out.num_rows == 0:
         return out

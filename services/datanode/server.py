@@ -14,6 +14,7 @@ from common.rpc import Caller, rpc
 from common.schema import Schema
 from common.storage.base import ObjectStorage
 from services.datanode.channel import ChannelWriter
+from services.datanode.importer import ImportWorker, source_storage
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class DataNode:
         self.coord = coord
         self.channels: dict[str, ChannelWriter] = {}
         self._lock = threading.Lock()
+        self.importer = ImportWorker(storage, lambda: source_storage(cfg, storage), coord)
 
     @rpc
     def watch_channel(self, collection_id: int, vchannel: str, schema: str) -> None:
@@ -43,6 +45,15 @@ class DataNode:
             )
             writer.start()
             self.channels[vchannel] = writer
+
+    @rpc
+    def update_schema(self, collection_id: int, schema: str) -> None:
+        """A DDL changed the collection (e.g. a field was added): its writers use the new schema."""
+        parsed = Schema.from_bytes(base64.b64decode(schema))
+        with self._lock:
+            writers = [w for w in self.channels.values() if w.collection_id == collection_id]
+        for w in writers:
+            w.adopt_schema(parsed)
 
     @rpc
     def release_channel(self, vchannel: str) -> None:
@@ -71,6 +82,18 @@ class DataNode:
         if writer is None:
             raise MilvusError(Code.CHANNEL_NOT_FOUND, f"channel not found[channel={plan['vchannel']}] on this datanode")
         writer.request_compaction(plan)
+
+    @rpc
+    def import_files(self, task: dict[str, Any]) -> None:
+        """Run a bulk import task in the background (services/datanode/importer.py)."""
+        self.importer.submit(task)
+
+    @rpc
+    def adopt_segments(self, vchannel: str, segments: list[dict[str, Any]]) -> None:
+        """Imported segments on a channel this node watches: its deletes must reach them."""
+        writer = self.channels.get(vchannel)
+        if writer is not None:
+            writer.adopt_segments(segments)
 
     def stop(self) -> None:
         with self._lock:

@@ -154,10 +154,6 @@ class DdlHandlers:
             status=ok(), stats=[common_pb2.KeyValuePair(key="row_count", value=str(rows))]
         )
 
-    @guard("AlterCollection")
-    def AlterCollection(self, request: Any, context: Any) -> Any:
-        raise MilvusError(Code.UNIMPLEMENTED, "AlterCollection is not supported by Quiver yet")
-
     # --- partitions ---------------------------------------------------------------------
     @guard("CreatePartition")
     def CreatePartition(self, request: Any, context: Any) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
+from common.collection_props import INDEX_CONFIGURABLE
 from common.errors import Code, MilvusError, invalid
 from services.proxy.context import ProxyContext, db_of
 from services.proxy.status import guard, ok
@@ -69,11 +70,14 @@ class IndexLoadHandlers:
         descs = []
         for d in found:
             params = dict(d["params"])
-            build = {k: v for k, v in params.items() if k not in ("index_type", "metric_type")}
+            # AlterIndex properties (mmap.enabled, ...) are pairs of their own, as Milvus returns them
+            own = [k for k in INDEX_CONFIGURABLE if k in params]
+            build = {k: v for k, v in params.items() if k not in ("index_type", "metric_type", *own)}
             kvs = [
                 common_pb2.KeyValuePair(key="index_type", value=params.get("index_type", "")),
                 common_pb2.KeyValuePair(key="metric_type", value=params.get("metric_type", "")),
                 common_pb2.KeyValuePair(key="params", value=json.dumps(build)),
+                *(common_pb2.KeyValuePair(key=k, value=params[k]) for k in own),
             ]
             descs.append(
                 milvus_pb2.IndexDescription(
@@ -125,7 +129,8 @@ class IndexLoadHandlers:
         meta = self.ctx.cache.get(db_of(request, context), request.collection_name)
         self.ctx.scheduler.run_ddl(
             lambda: self.ctx.coord.call(
-                "load_collection", collection_id=meta.id, replica_number=request.replica_number or 1
+                "load_collection", collection_id=meta.id, replica_number=request.replica_number or 1,
+                resource_groups=list(request.resource_groups),
             )
         )
         return ok()
@@ -138,7 +143,8 @@ class IndexLoadHandlers:
         ids = [meta.partition_id(n) for n in request.partition_names]
         self.ctx.scheduler.run_ddl(
             lambda: self.ctx.coord.call(
-                "load_collection", collection_id=meta.id, replica_number=request.replica_number or 1, partition_ids=ids
+                "load_collection", collection_id=meta.id, replica_number=request.replica_number or 1, partition_ids=ids,
+                resource_groups=list(request.resource_groups),
             )
         )
         return ok()

@@ -13,11 +13,11 @@ from pymilvus.grpc_gen import milvus_pb2_grpc
 from common.config import QuiverConfig
 from common.msgstream.base import MsgStream
 from common.rpc import Caller, Router
-from common.rpc.transport import GRPC_OPTIONS
 from services.proxy.auth import AuthGate
 from services.proxy.context import ProxyContext
 from services.proxy.http_app import create_app
 from services.proxy.meta_cache import MetaCache
+from services.proxy.quota import grpc_server_options
 from services.proxy.servicer import MilvusServicer
 from services.proxy.tasks import Scheduler
 from services.proxy.ticker import DmlTicker
@@ -49,7 +49,7 @@ class Proxy:
     def start(self) -> None:
         self.ctx.ticker.start()
         self._start_http()  # first: once gRPC answers, clients may use HTTP (health, REST) too
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=GRPC_OPTIONS)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=grpc_server_options(self.cfg.quota))
         milvus_pb2_grpc.add_MilvusServiceServicer_to_server(self.servicer, server)
         address = f"{self.cfg.host}:{self.cfg.grpc_port}"
         credentials = grpc_credentials(self.cfg.security)

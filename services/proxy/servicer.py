@@ -14,20 +14,27 @@ from services.proxy.auth import install as install_auth
 from services.proxy.compaction import CompactionHandlers
 from services.proxy.context import ProxyContext
 from services.proxy.ddl import DdlHandlers
+from services.proxy.ddl_alter import AlterHandlers
 from services.proxy.dml import DmlHandlers
 from services.proxy.dql import DqlHandlers
+from services.proxy.imports import ImportHandlers
 from services.proxy.index_load import IndexLoadHandlers
 from services.proxy.misc import MiscHandlers
+from services.proxy.quota import install as install_quota
 from services.proxy.rbac_api import RbacHandlers
 from services.proxy.reader import ShardReader
 from services.proxy.replicas import ReplicaHandlers
+from services.proxy.resource_groups import ResourceGroupHandlers
 from services.proxy.status import all_methods, unimplemented
 
 
 class MilvusServicer(
+    ImportHandlers,
     CompactionHandlers,
     RbacHandlers,
     ReplicaHandlers,
+    ResourceGroupHandlers,
+    AlterHandlers,
     DdlHandlers, IndexLoadHandlers, DmlHandlers, DqlHandlers, MiscHandlers, milvus_pb2_grpc.MilvusServiceServicer
 ):
     def __init__(self, ctx: ProxyContext) -> None:
@@ -41,8 +48,9 @@ def _fill_unimplemented() -> None:
             setattr(MilvusServicer, name, unimplemented(name))
 
 
-_HANDLERS = (DdlHandlers, IndexLoadHandlers, DmlHandlers, DqlHandlers, MiscHandlers, CompactionHandlers, RbacHandlers,
-             ReplicaHandlers)
+_HANDLERS = (ImportHandlers, AlterHandlers,
+             DdlHandlers, IndexLoadHandlers, DmlHandlers, DqlHandlers, MiscHandlers, CompactionHandlers, RbacHandlers,
+             ReplicaHandlers, ResourceGroupHandlers)
 _IMPLEMENTED = {
     name
     for cls in _HANDLERS
@@ -50,4 +58,5 @@ _IMPLEMENTED = {
     if name[:1].isupper()
 }
 _fill_unimplemented()
+install_quota(MilvusServicer)  # quotas and rate limits (quota.py), inside the auth guard
 install_auth(MilvusServicer, all_methods())  # authentication and RBAC in front of every RPC (when enabled)

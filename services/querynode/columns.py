@@ -38,6 +38,19 @@ class ColumnStore:
                 arr[self.n : need] = col
             self.n = need
 
+    def add_column(self, name: str, values: np.ndarray) -> None:
+        """A column the rows so far lacked (a field added later): ``values`` holds one cell per row.
+
+        Growing stores keep spare capacity, so the new array gets it too; later appends fill it.
+        """
+        with self._lock:
+            if name in self._arrays:
+                return
+            cap = max(len(values), next((a.shape[0] for a in self._arrays.values()), len(values)))
+            arr = np.empty((cap,) + values.shape[1:], dtype=values.dtype)
+            arr[: len(values)] = values
+            self._arrays[name] = arr
+
     def snapshot(self) -> tuple[dict[str, np.ndarray], int]:
         """The current arrays and row count; rows below n never change (but for delete ts)."""
         with self._lock:

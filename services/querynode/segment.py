@@ -1,7 +1,10 @@
 """A segment as the querynode serves it: columns, MVCC timestamps, deletes, and vector indexes.
 
-Rows are visible to a read at timestamp T when they were inserted at or before T and not
-deleted at or before T. Growing and sealed segments share this class; sealed ones may carry
+Rows are visible to a read at timestamp T when they were inserted at or before T, not
+deleted at or before T, and not expired: the collection TTL (``collection.ttl.seconds``) hides
+rows older than T less the TTL, and a TruncateCollection hides every row up to its cut-off.
+A field added to the collection after rows were written reads, on those rows, as its default
+or null (:meth:`Segment.adopt_schema`). Growing and sealed segments share this class; sealed ones may carry
 a vector index per field (the others are searched exactly) and sorted scalar indexes that
 selective filters use instead of a column scan.
 """
@@ -13,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from common.collection_props import expire_ts, missing_column
 from common.expr import Filter
 from common.index import VectorIndex, brute_force_search, metric_ascending
 from common.reduce import Hits, empty_hits
@@ -48,6 +52,27 @@ class Segment:
     scalar_indexes: dict[str, SortedIndex] = field(default_factory=dict)
     version: str = "growing"
     max_ts: int = 0
+    min_ts: int = -1  # the oldest row's timestamp (-1: not computed yet), to skip the TTL mask cheaply
+
+    def __post_init__(self) -> None:
+        if self.store.n:
+            self._fill_missing(self.schema)
+
+    def adopt_schema(self, schema: Schema) -> None:
+        """Serve with ``schema`` from now on (a DDL changed it): fields added since these rows were
+        written get their column, the default or nulls. The caller keeps appends out meanwhile."""
+        self._fill_missing(schema)
+        self.schema = schema
+
+    def _fill_missing(self, schema: Schema) -> None:
+        cols, n = self.store.snapshot()
+        for f in schema.fields:
+            if f.name in cols:
+                continue
+            values, valid = missing_column(f, n)
+            self.store.add_column(f.name, values)
+            if valid is not None and f"{f.name}.valid" not in cols:
+                self.store.add_column(f"{f.name}.valid", valid)
 
     @property
     def pk_name(self) -> str:
@@ -59,10 +84,20 @@ class Segment:
 
     def append(self, columns: dict[str, np.ndarray], ts: int, n: int) -> None:
         cols = dict(columns)
+        for f in self.schema.fields:  # a message written before a field was added lacks it
+            if f.name not in cols:
+                values, valid = missing_column(f, n)
+                cols[f.name] = values
+                if valid is not None:
+                    cols[f"{f.name}.valid"] = valid
+            elif f.nullable and f"{f.name}.valid" not in cols:
+                cols[f"{f.name}.valid"] = np.ones(n, dtype=np.bool_)
         cols[TS] = np.full(n, ts, dtype=np.int64)
         cols[DELETED] = np.zeros(n, dtype=np.int64)
         self.store.append(cols, n)
         self.max_ts = max(self.max_ts, ts)
+        if n and (self.min_ts < 0 or ts < self.min_ts):
+            self.min_ts = ts
 
     def apply_delete(self, pks: np.ndarray, ts: int) -> int:
         """Mark rows with these pks inserted before ``ts``; keeps the earliest such delete."""
@@ -88,12 +123,28 @@ class Segment:
         if deleted.any():
             alive = (deleted == 0) | (deleted > query_ts)
             mask = alive if mask is None else mask & alive
+        fresh = self._unexpired(cols, n, query_ts)
+        if fresh is not None:
+            mask = fresh if mask is None else mask & fresh
         if flt is not None:
             fmask = indexed_filter(flt, self.scalar_indexes, cols, n) if self.scalar_indexes else None
             if fmask is None:
                 fmask = flt.evaluate({k: v[:n] for k, v in cols.items() if k in flt.fields}, n)
             mask = fmask if mask is None else mask & fmask
         return mask
+
+    def _unexpired(self, cols: dict[str, np.ndarray], n: int, query_ts: int) -> np.ndarray | None:
+        """Rows the TTL or a truncate has not removed for a read at ``query_ts`` (None: all)."""
+        if not self.schema.properties:
+            return None
+        cut = expire_ts(self.schema.props, query_ts)
+        if cut <= 0:
+            return None
+        if self.min_ts < 0:
+            self.min_ts = int(cols[TS][:n].min()) if n else 0
+        if self.min_ts >= cut:
+            return None
+        return np.asarray(cols[TS][:n] >= cut)
 
     def search(self, spec: SearchSpec, query_ts: int) -> tuple[Hits, np.ndarray]:
         """Top-k of this segment: hits (without output fields) and the row offsets behind them."""

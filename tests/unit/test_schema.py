@@ -109,7 +109,7 @@ def test_with_field_appends_nullable_field_with_next_id() -> None:
 
 
 @pytest.mark.parametrize("new,message", [
-    (Field(0, "age", DataType.Int64, nullable=True), "duplicated field name age: invalid parameter"),
+    (Field(0, "age", DataType.Int64, nullable=True), "duplicate field name: age: invalid parameter"),
     (Field(0, "x", DataType.Int64),
      "added field must be nullable, please check it, field name = x: invalid parameter"),
     (Field(0, "x", DataType.Int64, is_primary=True, nullable=True),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
+from pydantic import Field
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
 from common.errors import Code
@@ -14,6 +15,7 @@ from services.proxy.rest.params import (
     DEFAULT_METRIC,
     DEFAULT_VECTOR,
     collection_options,
+    field_proto,
     full_schema,
     index_extra_params,
     kv_json,
@@ -68,6 +70,21 @@ def function_json(fn: schema_pb2.FunctionSchema) -> dict[str, Any]:
 
 def _param(pairs: Any, key: str, default: str = "") -> str:
     return next((p.value for p in pairs if p.key == key), default)
+
+
+class AddFieldReq(m.DatabaseReq):
+    """/collections/fields/add (Milvus CollectionFieldReqWithSchema)."""
+
+    collectionName: m.Required
+    field_schema: m.FieldSchemaModel = Field(alias="schema")
+
+
+class FieldPropertiesReq(m.DatabaseReq):
+    """/collections/fields/alter_properties (Milvus CollectionFieldReqWithParams)."""
+
+    collectionName: m.Required
+    fieldName: m.Required
+    fieldParams: dict[str, Any] = Field(default_factory=dict)
 
 
 def register(router: APIRouter, gw: Gateway) -> None:
@@ -240,6 +257,32 @@ def register(router: APIRouter, gw: Gateway) -> None:
             db_name=ctx.db(req.dbName), collection_name=req.collectionName, delete_keys=req.propertyKeys
         )
         gw.call("AlterCollection", request)
+        return ok()
+
+    @router.post("/collections/truncate", summary="Remove every entity, keep schema, indexes and load state")
+    def truncate_collection(req: m.CollectionNameReq, ctx: RestContext = Depends(rest_context)) -> Response:
+        request = milvus_pb2.TruncateCollectionRequest(db_name=ctx.db(req.dbName), collection_name=req.collectionName)
+        gw.call("TruncateCollection", request)
+        return ok()
+
+    @router.post("/collections/fields/add", summary="Add a (nullable) field to a collection")
+    def add_field(req: AddFieldReq, ctx: RestContext = Depends(rest_context)) -> Response:
+        schema = field_proto(req.field_schema)
+        request = milvus_pb2.AddCollectionFieldRequest(
+            db_name=ctx.db(req.dbName), collection_name=req.collectionName, schema=schema.SerializeToString()
+        )
+        gw.call("AddCollectionField", request)
+        return ok()
+
+    @router.post("/collections/fields/alter_properties", summary="Set field properties (max_length, mmap.enabled)")
+    def alter_field(req: FieldPropertiesReq, ctx: RestContext = Depends(rest_context)) -> Response:
+        request = milvus_pb2.AlterCollectionFieldRequest(
+            db_name=ctx.db(req.dbName),
+            collection_name=req.collectionName,
+            field_name=req.fieldName,
+            properties=kv_pairs(req.fieldParams),
+        )
+        gw.call("AlterCollectionField", request)
         return ok()
 
     @router.post("/collections/compact", summary="Start a manual compaction")

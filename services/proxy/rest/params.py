@@ -122,6 +122,11 @@ def _field(field: FieldSchemaModel, auto_id: bool, outputs: set[str]) -> schema_
     return out
 
 
+def field_proto(field: FieldSchemaModel) -> schema_pb2.FieldSchema:
+    """One field of a REST schema (``/collections/fields/add``) as a FieldSchema."""
+    return _field(field, False, set())
+
+
 def _function(fn: FunctionModel) -> schema_pb2.FunctionSchema:
     if fn.type not in schema_pb2.FunctionType.DESCRIPTOR.values_by_name:
         raise invalid_parameter(f"unsupported function type: {fn.type}")
