@@ -3,8 +3,13 @@
 Separate from ``bench.run`` (whose workload and table stay as they are): this one starts its own
 LocalCluster with one querynode, loads a collection with several shards, and for 1, 2, 3
 querynodes measures search QPS, p99 latency and the CPU seconds (querynodes + proxy) spent per
-query. It also reports the time from a querynode joining until the balancer spread the shards
-onto it, and the time from a kill -9 of a querynode (one replica) until searches succeed again.
+query. A search goes proxy -> shard leader (one per shard and replica) -> the querynodes of the
+replica holding that shard's sealed segments, so a joining querynode helps once the balancer has
+moved shard leaders *or* sealed segments onto it: the "rebalance" column is the time from a
+querynode joining until it serves part of the collection (as a leader or a worker), and the
+"leaders" / "serving" columns show over how many querynodes the shard leaders and all the
+segments are spread. It also reports the time from a kill -9 of a querynode (one replica) until
+searches succeed again.
 
     .venv/bin/python -m bench.scaling                 # 20k x 64, 4 shards, 10 s per row
     .venv/bin/python -m bench.scaling --rows 5000 --seconds 4
@@ -61,6 +66,12 @@ def _setup(uri: str, rows: int, dim: int, shards: int) -> np.ndarray:
 def _leaders() -> set[int]:
     replicas = Collection(NAME, using="bench-scaling").get_replicas()
     return {s.shard_leader for g in replicas.groups for s in g.shards}
+
+
+def _serving() -> set[int]:
+    """Querynodes that lead a shard or hold its sealed segments (GetReplicas shard nodes)."""
+    replicas = Collection(NAME, using="bench-scaling").get_replicas()
+    return {n for g in replicas.groups for s in g.shards for n in s.shard_nodes} | _leaders()
 
 
 def _wait(cond: Any, timeout: float) -> float:
@@ -155,17 +166,21 @@ def main(argv: list[str] | None = None) -> None:
                 join = 0.0
                 if n > 1:
                     cluster.add_role("querynode")
-                    join = _wait(lambda n=n: len(_leaders()) >= n, 120)
-                rows.append((n, _row(cluster, queries, args.seconds, args.threads), join))
+                    join = _wait(lambda n=n: len(_serving()) >= n, 120)
+                    time.sleep(5)  # the balancer keeps moving segments a few at a time: let it settle
+                row = _row(cluster, queries, args.seconds, args.threads)
+                row["leaders"], row["serving"] = len(_leaders()), len(_serving())
+                rows.append((n, row, join))
             recovery = _recovery_after_kill(cluster, queries)
         finally:
             connections.disconnect("bench-scaling")
             cluster.stop()
     print(f"\n{args.rows} x {args.dim} FLAT, {args.shards} shards, 1 replica, {args.threads} search clients")
-    print(f"{'querynodes':>10} {'QPS':>8} {'p99 ms':>8} {'CPU ms/q':>9} {'failed':>7} {'rebalance s':>12}")
+    print(f"{'querynodes':>10} {'QPS':>8} {'p99 ms':>8} {'CPU ms/q':>9} {'failed':>7} {'rebalance s':>12} "
+          f"{'leaders':>8} {'serving':>8}")
     for n, r, join in rows:
         print(f"{n:>10} {r['qps']:>8.1f} {r['p99_ms']:>8.1f} {r['cpu_ms_per_query']:>9.2f} {int(r['failed']):>7} "
-              f"{join:>12.1f}")
+              f"{join:>12.1f} {int(r['leaders']):>8} {int(r['serving']):>8}")
     print(f"recovery after kill -9 of a querynode (1 replica): {recovery:.1f} s")
 
 

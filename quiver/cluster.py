@@ -1,6 +1,6 @@
 """Cluster mode: one role per process, on etcd, Pulsar and S3 (or whatever the config names).
 
-Each role serves Quiver's internal RPC on its own gRPC port, registers a session in the KV
+Each role serves Quiver's internal RPC on its own port (ZeroMQ), registers a session in the KV
 store, and finds the active coordinator through the KV store, following it across failover.
 The coordinator campaigns for leadership first; a second one waits as a hot standby.
 """
@@ -13,13 +13,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
-
 from common.backends import open_kv, open_storage, open_stream
 from common.config import QuiverConfig
 from common.metrics import start_metrics_server
 from common.rpc import ResolvingClient, Router, rpc
-from common.rpc.transport import InternalServices, new_grpc_server
+from common.rpc.zmq_transport import ZmqServer
 from common.session import Session, SessionInfo, active_coord_endpoint
 
 log = logging.getLogger(__name__)
@@ -52,27 +50,24 @@ class Health:
 
 
 class _InternalServer:
-    """The role's gRPC server for internal RPC; services can be added after it started."""
+    """The role's internal RPC server (ZeroMQ, common/rpc/zmq_transport.py); services can be added later."""
 
     def __init__(self, cfg: QuiverConfig, role: str) -> None:
-        self.server: grpc.Server = new_grpc_server()
-        self.port = self.server.add_insecure_port(f"{cfg.host}:{cfg.internal_port}")
-        if self.port == 0:
-            raise OSError(f"cannot bind the internal port {cfg.host}:{cfg.internal_port}")
+        self.server = ZmqServer(cfg.host, cfg.internal_port)
+        self.port = self.server.port
         self.host = cfg.reachable_host
-        self.services = InternalServices(self.server)
         self.health = Health(role)
-        self.services.add("health", self.health)
+        self.server.add("health", self.health)
 
     def serve(self, name: str, *handlers: object) -> str:
-        self.services.add(name, *handlers)
-        return f"grpc://{self.host}:{self.port}/{name}"
+        self.server.add(name, *handlers)
+        return f"zmq://{self.host}:{self.port}/{name}"
 
     def start(self) -> None:
         self.server.start()
 
     def stop(self) -> None:
-        self.server.stop(2).wait()
+        self.server.stop(2.0)
 
 
 def start_role(role: str, cfg: QuiverConfig) -> RoleProcess:
@@ -92,7 +87,7 @@ def start_role(role: str, cfg: QuiverConfig) -> RoleProcess:
         stream = open_stream(cfg)
         proc.closers.append(stream.close)
         coord = Coordinator(cfg, kv, stream, router)
-        endpoint = f"grpc://{internal.host}:{internal.port}/coord"
+        endpoint = f"zmq://{internal.host}:{internal.port}/coord"
         election = CoordSession(kv, meta_root, endpoint, cfg.session_ttl_seconds)
         proc.closers.extend([election.stop, coord.stop])
         internal.health.state = "standby"
@@ -115,11 +110,12 @@ def start_role(role: str, cfg: QuiverConfig) -> RoleProcess:
         stream = open_stream(cfg)
         proxy = Proxy(cfg, node_id, router, coord_client, stream)
         proxy.start()
+        control = internal.serve(name, proxy.control)
         internal.health.state = "serving"
         session = Session(
             kv,
             meta_root,
-            SessionInfo("proxy", node_id, "", f"{cfg.reachable_host}:{proxy.grpc_port}"),
+            SessionInfo("proxy", node_id, control, f"{cfg.reachable_host}:{proxy.grpc_port}"),
             cfg.session_ttl_seconds,
         )
         proc.closers.extend([stream.close, proxy.stop, session.stop])
@@ -138,7 +134,7 @@ def start_role(role: str, cfg: QuiverConfig) -> RoleProcess:
 
         stream = open_stream(cfg)
         proc.closers.append(stream.close)
-        handler = QueryNode(stream, storage, cfg.query.memory_budget_mb)
+        handler = QueryNode(stream, storage, cfg.query.memory_budget_mb, router)
     elif role == "indexnode":
         from services.indexnode.server import IndexNode
 

@@ -78,7 +78,12 @@ def start_standalone(cfg: QuiverConfig) -> Standalone:
         Session(
             kv,
             coord.meta_root,
-            SessionInfo("proxy", proxy_id, "", f"{cfg.host}:{proxy.grpc_port}"),
+            SessionInfo(
+                "proxy",
+                proxy_id,
+                router.register_local(f"proxy-{proxy_id}", proxy.control),
+                f"{cfg.host}:{proxy.grpc_port}",
+            ),
             cfg.session_ttl_seconds,
         )
     )

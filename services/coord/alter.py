@@ -29,6 +29,7 @@ from services.coord.context import CoordContext
 from services.coord.data import DataCoord
 from services.coord.index import IndexCoord
 from services.coord.meta import DROPPED, FLUSHED, SEALED, CollectionInfo
+from services.coord.proxy_cache import invalidates_proxy_cache
 from services.coord.root import DEFAULT_DB, RootCoord
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class AlterCoord:
 
     # --- AddCollectionField -------------------------------------------------------------
     @rpc
+    @invalidates_proxy_cache
     def add_collection_field(self, db_name: str, collection: str, field_schema: bytes) -> int:
         """Append a nullable field; returns its id. Existing rows read as its default, else null."""
         fs = schema_pb2.FieldSchema()
@@ -101,6 +103,7 @@ class AlterCoord:
 
     # --- AlterCollection ----------------------------------------------------------------
     @rpc
+    @invalidates_proxy_cache
     def alter_collection(
         self, db_name: str, collection: str, properties: dict[str, str], delete_keys: list[str]
     ) -> None:
@@ -162,6 +165,7 @@ class AlterCoord:
 
     # --- AlterCollectionField -----------------------------------------------------------
     @rpc
+    @invalidates_proxy_cache
     def alter_collection_field(
         self, db_name: str, collection: str, field_name: str, properties: dict[str, str], delete_keys: list[str]
     ) -> None:
@@ -199,6 +203,7 @@ class AlterCoord:
 
     # --- RenameCollection ---------------------------------------------------------------
     @rpc
+    @invalidates_proxy_cache
     def rename_collection(self, db_name: str, old_name: str, new_name: str, new_db_name: str = "") -> None:
         db_name = db_name or DEFAULT_DB
         new_db_name = new_db_name or db_name
@@ -251,6 +256,7 @@ class AlterCoord:
 
     # --- AlterIndex ---------------------------------------------------------------------
     @rpc
+    @invalidates_proxy_cache
     def alter_index(
         self, collection_id: int, index_name: str, properties: dict[str, str], delete_keys: list[str]
     ) -> None:
@@ -280,6 +286,7 @@ class AlterCoord:
 
     # --- TruncateCollection -------------------------------------------------------------
     @rpc
+    @invalidates_proxy_cache
     def truncate_collection(self, db_name: str, collection: str) -> None:
         """Remove every row, keep schema, indexes and load state (as Milvus 2.6).
 

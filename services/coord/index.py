@@ -17,6 +17,7 @@ from common.index import validate_index_params
 from common.rpc import rpc
 from services.coord.context import CoordContext
 from services.coord.meta import FLUSHED, IndexInfo, SegmentIndexInfo
+from services.coord.proxy_cache import invalidates_proxy_cache
 from services.coord.scalar_index import resolve_scalar_index
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class IndexCoord:
         return sorted((i for i in self.cat.indexes.values() if i.collection_id == collection_id), key=lambda i: i.id)
 
     @rpc
+    @invalidates_proxy_cache
     def create_index(self, collection_id: int, field_name: str, index_name: str, params: dict[str, str]) -> int:
         with self.cat.lock:
             coll = self.cat.collections.get(collection_id)
@@ -141,6 +143,7 @@ class IndexCoord:
             return out
 
     @rpc
+    @invalidates_proxy_cache
     def drop_index(self, collection_id: int, index_name: str = "", field_name: str = "") -> None:
         with self.cat.lock:
             if collection_id in self.cat.load_infos:

@@ -11,6 +11,9 @@ coordinator only applies the result:
 * a channel whose target node left its replica moves to the replica's least loaded node;
 * balance: when a replica's busiest node leads two channels more than its idlest, one channel
   moves (the coordinator loads it on the new node before it switches and releases the old one).
+
+Each replica belongs to one resource group (services/coord/resource_groups.py); the coordinator
+calls :func:`place` per group with that group's nodes as the live ones.
 """
 
 from __future__ import annotations
@@ -21,29 +24,54 @@ from typing import Any
 
 from common.errors import Code, MilvusError
 
+DEFAULT_RG = "__default_resource_group"
+RG_NODE_NOT_ENOUGH = 304  # merr.ErrResourceGroupNodeNotEnough
+
 
 @dataclass
 class Replica:
     id: int
     nodes: list[str] = field(default_factory=list)  # querynode endpoints of this replica
     channels: dict[str, str] = field(default_factory=dict)  # vchannel -> target endpoint
+    resource_group: str = DEFAULT_RG  # its nodes come from this resource group only
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "nodes": list(self.nodes), "channels": dict(self.channels)}
+        return {"id": self.id, "nodes": list(self.nodes), "channels": dict(self.channels),
+                "resource_group": self.resource_group}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Replica:
-        return cls(int(d["id"]), list(d.get("nodes", [])), dict(d.get("channels", {})))
+        return cls(int(d["id"]), list(d.get("nodes", [])), dict(d.get("channels", {})),
+                   str(d.get("resource_group") or DEFAULT_RG))
 
 
-def check_enough(replica_number: int, nodes: int) -> None:
-    """Milvus's error when a load asks for more replicas than there are querynodes."""
+def check_enough(replica_number: int, nodes: int, rg: str = DEFAULT_RG) -> None:
+    """Milvus's error when a load asks a resource group for more replicas than it has querynodes."""
     if replica_number > nodes:
         raise MilvusError(
-            Code.RESOURCE_INSUFFICIENT,
+            RG_NODE_NOT_ENOUGH,
             f"failed to spawn replica for collection: resource group node not enough"
-            f"[rg=__default_resource_group][requested={replica_number}][available={nodes}]",
+            f"[rg={rg}][currentNodeNum={nodes}][expectedNodeNum={replica_number}]",
         )
+
+
+def assign_replicas(resource_groups: list[str], replica_number: int) -> dict[str, int]:
+    """Replicas per resource group, as Milvus's AssignReplica: none -> default, one -> all there,
+    else one replica per group (then their count must equal the replica number)."""
+    if len(resource_groups) not in (0, 1, replica_number):
+        raise MilvusError(
+            Code.PARAMETER_INVALID,
+            f"replica=[{replica_number}] resource group=[{','.join(resource_groups)}], resource group num can "
+            "only be 0, 1 or same as replica number",
+        )
+    if not resource_groups:
+        return {DEFAULT_RG: replica_number}
+    if len(resource_groups) == 1:
+        return {resource_groups[0]: replica_number}
+    out: dict[str, int] = {}
+    for rg in resource_groups:
+        out[rg] = out.get(rg, 0) + 1
+    return out
 
 
 def split_nodes(nodes: Iterable[str], count: int) -> list[list[str]]:

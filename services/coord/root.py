@@ -19,6 +19,7 @@ from common.rpc import rpc
 from common.schema import Schema
 from services.coord.context import CoordContext
 from services.coord.meta import CollectionInfo, DatabaseInfo, PartitionInfo
+from services.coord.proxy_cache import invalidates_proxy_cache
 
 DEFAULT_DB = "default"
 DEFAULT_DB_ID = 1
@@ -237,6 +238,7 @@ class RootCoord:
 
     # --- aliases ------------------------------------------------------------------------
     @rpc
+    @invalidates_proxy_cache
     def create_alias(self, db_name: str, collection: str, alias: str) -> None:
         _validate_name("alias", alias)
         with self.cat.lock:
@@ -252,6 +254,7 @@ class RootCoord:
             self.cat.save_alias(db.id, alias, c.id)
 
     @rpc
+    @invalidates_proxy_cache
     def alter_alias(self, db_name: str, collection: str, alias: str) -> None:
         with self.cat.lock:
             db = self.db(db_name)
@@ -261,6 +264,7 @@ class RootCoord:
             self.cat.save_alias(db.id, alias, c.id)
 
     @rpc
+    @invalidates_proxy_cache
     def drop_alias(self, db_name: str, alias: str) -> None:
         with self.cat.lock:
             db = self.db(db_name)

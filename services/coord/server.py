@@ -30,6 +30,7 @@ from services.coord.gc import GarbageCollector
 from services.coord.imports import ImportManager
 from services.coord.index import IndexCoord
 from services.coord.keys import Keys, id_key, tso_key
+from services.coord.proxy_cache import invalidates_proxy_cache
 from services.coord.query import QueryCoord
 from services.coord.rbac import RbacCoord
 from services.coord.root import DEFAULT_PARTITION, RootCoord
@@ -126,6 +127,7 @@ class Coordinator:
 
     # --- cross-cutting RPCs -------------------------------------------------------------
     @rpc
+    @invalidates_proxy_cache
     def drop_collection(self, db_name: str, name: str) -> None:
         coll = self.root.find(db_name, name)
         if coll is None:
@@ -137,6 +139,7 @@ class Coordinator:
         self.data.reconcile_channels()
 
     @rpc
+    @invalidates_proxy_cache
     def create_partition(self, db_name: str, collection: str, partition: str) -> None:
         """Create a partition; on a loaded collection it is served before this returns (as Milvus)."""
         self.root.create_partition(db_name, collection, partition)
@@ -145,6 +148,7 @@ class Coordinator:
             self.query.reconcile()
 
     @rpc
+    @invalidates_proxy_cache
     def drop_partition(self, db_name: str, collection: str, partition: str) -> None:
         if partition == DEFAULT_PARTITION:
             raise invalid("default partition cannot be deleted")

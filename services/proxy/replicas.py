@@ -43,7 +43,7 @@ class ReplicaHandlers:
                     partition_ids=r["partition_ids"],
                     shard_replicas=shards,
                     node_ids=r["node_ids"],
-                    resource_group_name="__default_resource_group",
+                    resource_group_name=r.get("resource_group") or "__default_resource_group",
                 )
             )
         return milvus_pb2.GetReplicasResponse(status=ok(), replicas=replicas)

@@ -14,6 +14,7 @@ from common.config import QuiverConfig
 from common.msgstream.base import MsgStream
 from common.rpc import Caller, Router
 from services.proxy.auth import AuthGate
+from services.proxy.cache_control import ProxyControl
 from services.proxy.context import ProxyContext
 from services.proxy.http_app import create_app
 from services.proxy.meta_cache import MetaCache
@@ -41,6 +42,7 @@ class Proxy:
             auth=AuthGate(coord, cfg.security) if cfg.security.authorization_enabled else None,
         )
         self.servicer = MilvusServicer(self.ctx)  # one servicer behind gRPC and REST alike
+        self.control = ProxyControl(self.ctx.cache)  # internal RPC: the coordinator's cache invalidations
         self._grpc: grpc.Server | None = None
         self._http: uvicorn.Server | None = None
         self.grpc_port = 0

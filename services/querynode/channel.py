@@ -1,8 +1,10 @@
 """One served vchannel: consume it from the checkpoint, keep growing segments and tsafe.
 
-Inserts of segments already served sealed are skipped, every delete is applied to growing and
-sealed segments alike, and timeticks advance tsafe — the time up to which a read on this
-channel is complete. Redelivered messages (at or below the last applied id) are dropped.
+Inserts of segments already served sealed (anywhere in the replica) are skipped, every delete is
+applied to the growing segments and handed to ``on_delete`` (the shard delegator forwards it to
+the workers holding the sealed segments) before the next message, and timeticks advance tsafe —
+the time up to which a read on this channel is complete. Redelivered messages (at or below the
+last applied id) are dropped.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import base64
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from common import msgs
 from common.channels import pchannel_of
+from common.collection_props import truncated_before
 from common.errors import Code, MilvusError
 from common.msgstream.base import MsgStream
 from common.schema import Schema
@@ -43,8 +47,10 @@ class ChannelServer:
         self.stream = stream
         self.partitions = set(partition_ids)
         self.growing: dict[int, Segment] = {}
-        self.sealed: dict[int, Segment] = {}
-        self.excluded = set(flushed_segment_ids)
+        self.excluded = set(flushed_segment_ids)  # served sealed (or flushed before the watch): no growing copy
+        # endpoints the delegator forwards deletes to; changed under _lock so no delete is missed
+        self.forward_targets: frozenset[str] = frozenset()
+        self.on_delete: Callable[[np.ndarray, int, frozenset[str]], None] | None = None
         self.deletes: list[tuple[np.ndarray, int]] = []
         self.tsafe = 0
         self._cond = threading.Condition()
@@ -96,12 +102,15 @@ class ChannelServer:
             pks = np.asarray(msg.pks)
             with self._lock:
                 self.deletes.append((pks, msg.timestamp))
-                for seg in list(self.growing.values()) + list(self.sealed.values()):
+                for seg in list(self.growing.values()):
                     seg.apply_delete(pks, msg.timestamp)
+                targets = self.forward_targets
+            if self.on_delete is not None:  # before tsafe passes this delete: sealed copies see it too
+                self.on_delete(pks, msg.timestamp, targets)
 
     def _insert(self, msg: msgs.InsertMsg) -> None:
         with self._lock:
-            if msg.segment_id in self.excluded or msg.segment_id in self.sealed:
+            if msg.segment_id in self.excluded or msg.timestamp < truncated_before(self.schema):
                 return
             seg = self.growing.get(msg.segment_id)
             if seg is None:
@@ -116,6 +125,20 @@ class ChannelServer:
             for pks, ts in self.deletes:
                 if ts > msg.timestamp:
                     seg.apply_delete(pks, ts)
+
+    def update_schema(self, schema: Schema) -> None:
+        """Adopt a changed schema (a field added, properties changed) between two messages;
+        growing segments a truncate cut off entirely are dropped (their rows are gone for good)."""
+        with self._lock:
+            self.schema = schema
+            self._names = {f.field_id: f.name for f in schema.fields}
+            cut = truncated_before(schema)
+            for sid, seg in list(self.growing.items()):
+                if seg.max_ts < cut:
+                    self.growing.pop(sid)
+                    self.excluded.add(sid)
+                else:
+                    seg.adopt_schema(schema)
 
     # --- serving ------------------------------------------------------------------------
     def wait_tsafe(self, ts: int, timeout: float) -> int:
@@ -132,26 +155,15 @@ class ChannelServer:
                 self._cond.wait(left)
             return self.tsafe
 
-    def add_sealed(self, seg: Segment, replaces: list[int] | tuple[int, ...] = ()) -> None:
-        """Serve ``seg`` sealed, replacing in one step its growing copy (the handoff) and the
-        sealed segments a compaction merged into it, so no read sees their rows twice or never."""
+    def handoff(self, segment_ids: list[int]) -> None:
+        """Stop serving these segments as growing: their sealed copies serve them from now on."""
         with self._lock:
-            for pks, ts in self.deletes:
-                seg.apply_delete(pks, ts)
-            self.sealed[seg.segment_id] = seg
-            self.growing.pop(seg.segment_id, None)
-            self.excluded.add(seg.segment_id)
-            for sid in replaces:
-                self.sealed.pop(sid, None)
+            for sid in segment_ids:
                 self.growing.pop(sid, None)
                 self.excluded.add(sid)
 
-    def remove_sealed(self, segment_id: int) -> None:
-        with self._lock:
-            self.sealed.pop(segment_id, None)
-
-    def segments(self, partition_ids: list[int] | None) -> list[Segment]:
+    def growing_segments(self, partition_ids: list[int] | None) -> list[Segment]:
         wanted = self.partitions if not partition_ids else self.partitions & set(partition_ids)
         with self._lock:
-            segs = list(self.sealed.values()) + list(self.growing.values())
+            segs = list(self.growing.values())
         return [s for s in segs if s.partition_id in wanted]

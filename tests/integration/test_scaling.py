@@ -7,7 +7,13 @@ just like an error does.
 * scale out 1 -> 3 querynodes, then back to 1 by SIGTERM (drain): 0 failed searches;
 * 2 replicas, kill -9 one querynode: 0 failed searches;
 * 1 replica, kill -9 one of its querynodes: searches fail with a clear error (never partial
-  results) until the coordinator moved the channels; the recovery time is printed.
+  results) until the coordinator moved the channels; the recovery time is printed;
+* a collection larger than one querynode's memory budget loads across the nodes of its replica
+  (shard leaders fan out to the workers holding its sealed segments); a load that cannot fit a
+  replica fails with the memory-budget error;
+* resource groups place replicas on their nodes, and TransferReplica moves one under search load.
+
+Every querynode runs with a 1 MB memory budget (the scaling collection takes ~0.35 MB).
 """
 
 from __future__ import annotations
@@ -31,11 +37,13 @@ ROWS = 4000
 SHARDS = 4
 TOPK = 5
 QUERY_IDS = np.array([3, 777, 1500, 2222, 3999], dtype=np.int64)
+BUDGET_MB = 1
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    c = LocalCluster(Path(tmp_path_factory.mktemp("cluster")), ClusterLayout(querynodes=1))
+    c = LocalCluster(Path(tmp_path_factory.mktemp("cluster")), ClusterLayout(querynodes=1),
+                     extra_config={"query": {"memory_budget_mb": BUDGET_MB}})
     c.start_servers()
     c.start_roles()
     client = MilvusClient(uri=c.uri, timeout=60)
@@ -233,3 +241,95 @@ def test_one_replica_kill_fails_clearly_then_recovers(cluster: LocalCluster) -> 
                for m in failed), failed[:3]
     assert searcher.wrong == 0
     assert first_ok_after < 60
+
+
+def _querynodes(cluster: LocalCluster, count: int) -> None:
+    while len(cluster.live("querynode")) < count:
+        cluster.add_role("querynode")
+    _wait(lambda: len(cluster.live("querynode")) >= count, 30, f"{count} querynodes")
+    time.sleep(4)  # their sessions register (and the dead ones expire: TTL 3 s)
+
+
+def test_collection_larger_than_a_node_spreads_by_budget(cluster: LocalCluster) -> None:
+    _URI[:] = [cluster.uri]
+    _querynodes(cluster, 3)
+    client = MilvusClient(uri=cluster.uri, timeout=120)
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
+    client.create_collection("big", schema=schema, num_shards=2)
+    rows = 24_000  # ~56 B per row + a FLAT index of 32 B per row: ~2 MB, more than one 1 MB querynode
+    ids = np.arange(rows, dtype=np.int64)
+    vecs = vectors_for(ids)
+    for lo in range(0, rows, 4000):
+        client.insert("big", [{"id": int(i), "v": vecs[i].tolist()} for i in range(lo, lo + 4000)])
+        client.flush("big")
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="FLAT", metric_type="L2")
+    client.create_index("big", index)
+    _wait(lambda: client.describe_index("big", "v").get("indexed_rows", 0) == rows, 120, "the index")
+    with pytest.raises(Exception, match="memory limit exceeded") as err:
+        client.load_collection("big", replica_number=3)  # a replica of one 1 MB querynode cannot hold it
+    print(f"\nload that cannot fit: {err.value}")
+    client.load_collection("big")
+    groups = Collection("big", using="scaling").get_replicas().groups
+    serving = {n for g in groups for s in g.shards for n in s.shard_nodes}
+    print(f"one replica of ~2 MB over querynodes {sorted(serving)}")
+    assert len(serving) >= 2
+    data = vecs.astype(np.float64)
+    res = client.search("big", data=vectors_for(QUERY_IDS).tolist(), limit=TOPK, consistency_level="Strong")
+    for hits, q in zip(res, vectors_for(QUERY_IDS).astype(np.float64), strict=True):
+        best = np.sort(((data - q) ** 2).sum(axis=1))[:TOPK]
+        got = [float(((data[h["id"]] - q) ** 2).sum()) for h in hits]
+        assert np.allclose(sorted(got), best, rtol=1e-5, atol=1e-6)
+    assert client.query("big", filter="", output_fields=["count(*)"])[0]["count(*)"] == rows
+    client.release_collection("big")
+    client.drop_collection("big")
+    client.close()
+
+
+def test_resource_groups_place_replicas_and_transfer_under_load(cluster: LocalCluster) -> None:
+    from pymilvus.client.types import ResourceGroupConfig
+
+    _URI[:] = [cluster.uri]
+    _querynodes(cluster, 3)
+    client = MilvusClient(uri=cluster.uri, timeout=120)
+    one = ResourceGroupConfig(requests={"node_num": 1}, limits={"node_num": 1})
+    client.create_resource_group("rg_a", config=one)
+    client.create_resource_group("rg_b", config=one)
+    _wait(lambda: all(client.describe_resource_group(g).num_available_node == 1 for g in ("rg_a", "rg_b")),
+          30, "one querynode in each group")
+    client.release_collection(NAME)
+    client.load_collection(NAME, replica_number=2, resource_groups=["rg_a", "__default_resource_group"])
+    node_a = client.describe_resource_group("rg_a").nodes[0].node_id
+    node_b = client.describe_resource_group("rg_b").nodes[0].node_id
+    groups = Collection(NAME, using="scaling").get_replicas().groups
+    by_rg = {g.resource_group: set(g.group_nodes) for g in groups}
+    assert by_rg["rg_a"] == {node_a} and node_b not in by_rg["__default_resource_group"]
+    searcher = Searcher(cluster.uri, _expected()).start()
+    try:
+        time.sleep(2)
+        started = time.monotonic()
+        client.transfer_replica("rg_a", "rg_b", NAME, 1)
+
+        def moved() -> bool:
+            gs = Collection(NAME, using="scaling").get_replicas().groups
+            return any(g.resource_group == "rg_b" and set(g.group_nodes) == {node_b}
+                       and {s.shard_leader for s in g.shards} == {node_b} for g in gs)
+
+        took = _wait(moved, 60, "the replica to move to rg_b")
+        print(f"\nTransferReplica rg_a -> rg_b: {took:.1f} s (from {started:.0f})")
+        time.sleep(4)  # the old copies are released after the move
+    finally:
+        searcher.stop()
+    print(f"searches during the transfer: {searcher.ok} ok, {len(searcher.errors)} failed, {searcher.wrong} wrong")
+    assert searcher.ok > 10
+    assert not searcher.errors, searcher.errors[:3]
+    assert searcher.wrong == 0
+    assert client.describe_resource_group("rg_b").num_loaded_replica == {NAME: 1}
+    client.release_collection(NAME)
+    for g in ("rg_a", "rg_b"):
+        client.update_resource_groups({g: ResourceGroupConfig(requests={"node_num": 0}, limits={"node_num": 0})})
+        client.drop_resource_group(g)
+    assert client.list_resource_groups() == ["__default_resource_group"]
+    client.close()

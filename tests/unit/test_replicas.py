@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.errors import Code, MilvusError
+from common.errors import MilvusError
 from services.coord.replicas import Replica, balance_move, check_enough, place, split_nodes
 
 CHANNELS = ["dml_0_1v0", "dml_1_1v1", "dml_2_1v2", "dml_3_1v3"]
@@ -22,7 +22,7 @@ def _load(replicas: list[Replica]) -> dict[str, int]:
 def test_not_enough_nodes_is_milvus_error() -> None:
     with pytest.raises(MilvusError) as err:
         check_enough(3, 2)
-    assert err.value.code == Code.RESOURCE_INSUFFICIENT
+    assert err.value.code == 304  # merr.ErrResourceGroupNodeNotEnough
     assert "resource group node not enough" in err.value.message
     check_enough(2, 2)
 

@@ -1,0 +1,203 @@
+"""The shard delegator: the leader of one shard (vchannel) of a replica, as Milvus's querynode has it.
+
+The leader consumes the channel (growing data, deletes, tsafe: services/querynode/channel.py) and
+holds the shard's *distribution*: which querynode of the replica serves each sealed segment
+(itself included). A read waits for tsafe, searches the growing data here and fans out to the
+workers with the segment ids each one serves, at one query timestamp, then merges.
+
+Deletes reach the sealed copies on every worker: each delete the channel consumes is forwarded to
+the workers of the distribution before tsafe passes it, and a worker that joins the distribution
+first gets every delete buffered so far. Changing the distribution (:meth:`sync`) is one step:
+after it, reads use the new placement and the growing copies of newly sealed segments are gone.
+A worker that cannot take a forwarded delete is marked broken: reads that need it fail with a
+channel error (the proxy then asks another replica) until the coordinator syncs it in again.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from common.errors import Code, MilvusError
+from common.expr import Filter
+from common.reduce import Hits
+from common.rpc import Router
+from services.querynode.channel import ChannelServer
+from services.querynode.worker import SealedStore, merge_query, query_segments, search_segments
+
+log = logging.getLogger(__name__)
+FORWARD_TIMEOUT = 5.0
+# worker failures that mean "this replica cannot answer now": the proxy retries another replica
+_UNAVAILABLE = {
+    Code.SERVICE_UNAVAILABLE, Code.NODE_NOT_AVAILABLE, Code.CHANNEL_NOT_AVAILABLE, Code.SEGMENT_NOT_FOUND,
+    Code.CHANNEL_NOT_FOUND, Code.TIMEOUT,
+}
+
+FilterFn = Callable[[str, dict[str, Any] | None], Filter | None]
+
+
+class ShardDelegator:
+    def __init__(
+        self, channel: ChannelServer, store: SealedStore, router: Router, pool: ThreadPoolExecutor
+    ) -> None:
+        self.channel = channel
+        self.store = store
+        self.router = router
+        self.pool = pool
+        self.endpoint = ""  # this node's endpoint, as the coordinator names it
+        self.dist: dict[int, str] = {}  # sealed segment id -> endpoint serving it
+        self.broken: set[str] = set()  # workers that missed a forwarded delete
+        self._failures: dict[str, int] = {}  # forward failures per worker (a re-sync must postdate them)
+        self._sync_lock = threading.Lock()
+        channel.on_delete = self._forward_delete
+
+    @property
+    def vchannel(self) -> str:
+        return self.channel.vchannel
+
+    # --- distribution -------------------------------------------------------------------
+    def sync(self, endpoint: str, segments: dict[int, str]) -> None:
+        """Serve exactly ``segments`` (id -> endpoint) sealed from now on."""
+        with self._sync_lock:
+            self.endpoint = endpoint
+            ch = self.channel
+            with ch._lock:
+                old = dict(self.dist)
+                ch.forward_targets = frozenset(set(old.values()) | set(segments.values()))
+                buffered = list(ch.deletes)
+                failures = dict(self._failures)
+            added: dict[str, list[int]] = {}
+            for sid, e in segments.items():
+                if old.get(sid) != e or e in self.broken:
+                    added.setdefault(e, []).append(sid)
+            for e in added:  # catch up on the deletes consumed so far (forwarding covers later ones)
+                try:
+                    self._send_deletes(e, buffered)
+                except MilvusError as exc:  # its segments stay unavailable: reads fail, never miss deletes
+                    log.warning("catch-up deletes to %s for %s failed: %s", e, self.vchannel, exc)
+                    with ch._lock:
+                        self._failures[e] = self._failures.get(e, 0) + 1
+                        self.broken.add(e)
+                    continue
+                if self._failures.get(e, 0) == failures.get(e, 0):
+                    self.broken.discard(e)
+            with ch._lock:
+                self.dist = dict(segments)
+                ch.forward_targets = frozenset(segments.values())
+                ch.handoff(list(segments))
+            gone = set(old.values()) - set(segments.values())
+            self.broken -= gone
+
+    def report(self) -> dict[str, str]:
+        """The distribution as served now (broken workers left out: the coordinator re-syncs them)."""
+        with self.channel._lock:
+            return {str(s): e for s, e in self.dist.items() if e not in self.broken}
+
+    def growing_rows(self) -> int:
+        with self.channel._lock:
+            return sum(s.num_rows for s in self.channel.growing.values())
+
+    def growing_bytes(self) -> int:
+        with self.channel._lock:
+            segs = list(self.channel.growing.values())
+        return sum(s.memory_bytes() for s in segs)
+
+    def _forward_delete(self, pks: np.ndarray, ts: int, targets: frozenset[str]) -> None:
+        for e in targets:
+            try:
+                self._send_deletes(e, [(pks, ts)])
+            except MilvusError as exc:
+                log.warning("delete forward to %s for %s failed (%s): its segments wait for a re-sync",
+                            e, self.vchannel, exc)
+                with self.channel._lock:
+                    self._failures[e] = self._failures.get(e, 0) + 1
+                    self.broken.add(e)
+
+    def _send_deletes(self, endpoint: str, deletes: list[tuple[np.ndarray, int]]) -> None:
+        if not deletes:
+            return
+        if endpoint == self.endpoint:
+            self.store.apply_deletes(self.vchannel, deletes)
+            return
+        self.router.client(endpoint).call(
+            "apply_deletes", vchannel=self.vchannel, deletes=[[pks, ts] for pks, ts in deletes],
+            timeout=FORWARD_TIMEOUT,
+        )
+
+    # --- reads --------------------------------------------------------------------------
+    def _plan(self, partition_ids: list[int]) -> tuple[set[int], dict[str, list[int]]]:
+        ch = self.channel
+        parts = ch.partitions if not partition_ids else ch.partitions & set(partition_ids)
+        with ch._lock:
+            by_node: dict[str, list[int]] = {}
+            for sid, e in self.dist.items():
+                by_node.setdefault(e, []).append(sid)
+            broken = [e for e in by_node if e in self.broken]
+        if broken:
+            raise MilvusError(
+                Code.CHANNEL_NOT_AVAILABLE,
+                f"channel not available[channel={self.vchannel}]: worker {broken[0]} missed deletes, "
+                "waiting for the coordinator to re-sync it",
+            )
+        return parts, by_node
+
+    def _fan(self, by_node: dict[str, list[int]], local: Callable[[list[int]], Any],
+             method: str, kwargs: dict[str, Any]) -> list[Any]:
+        futures: list[tuple[str, Future[Any]]] = []
+        for e, sids in by_node.items():
+            if e == self.endpoint:
+                continue
+            args = dict(kwargs, vchannel=self.vchannel, segment_ids=sorted(sids))
+            call = functools.partial(self.router.client(e).call, method, **args)
+            futures.append((e, self.pool.submit(contextvars.copy_context().run, call)))
+        out = [local(by_node.get(self.endpoint, []))]
+        for e, fut in futures:
+            try:
+                out.append(fut.result())
+            except MilvusError as exc:
+                if exc.code not in _UNAVAILABLE:
+                    raise
+                raise MilvusError(
+                    Code.CHANNEL_NOT_AVAILABLE,
+                    f"channel not available[channel={self.vchannel}]: worker {e} failed: {exc.message}",
+                ) from exc
+        return out
+
+    def search(self, guarantee_ts: int, timeout: float, partition_ids: list[int], flt: FilterFn,
+               kwargs: dict[str, Any]) -> list[Hits]:
+        query_ts = self.channel.wait_tsafe(guarantee_ts, timeout)
+        parts, by_node = self._plan(partition_ids)
+        f = flt(kwargs.get("expr", ""), kwargs.get("expr_params"))
+
+        def local(sids: list[int]) -> list[Hits]:
+            segs = self.channel.growing_segments(partition_ids) + self.store.pick(self.vchannel, sids, parts)
+            return search_segments(segs, query_ts, f, kwargs)
+
+        remote_kwargs = dict(kwargs, partition_ids=sorted(parts), query_ts=query_ts)
+        results = self._fan(by_node, local, "search_segments", remote_kwargs)
+        hits: list[Hits] = list(results[0])
+        hits += [Hits.from_wire(r) for r in results[1:] if not r.get("empty")]
+        return hits
+
+    def query(self, guarantee_ts: int, timeout: float, partition_ids: list[int], flt: FilterFn,
+              kwargs: dict[str, Any]) -> dict[str, Any]:
+        query_ts = self.channel.wait_tsafe(guarantee_ts, timeout)
+        parts, by_node = self._plan(partition_ids)
+        f = flt(kwargs.get("expr", ""), kwargs.get("expr_params"))
+        limit, count_only = kwargs.get("limit"), bool(kwargs.get("count_only", False))
+
+        def local(sids: list[int]) -> dict[str, Any]:
+            segs = self.channel.growing_segments(partition_ids) + self.store.pick(self.vchannel, sids, parts)
+            return query_segments(segs, query_ts, f, list(kwargs.get("output_fields", [])), limit, count_only)
+
+        remote_kwargs = dict(kwargs, partition_ids=sorted(parts), query_ts=query_ts)
+        results = self._fan(by_node, local, "query_segments", remote_kwargs)
+        return merge_query(results, self.channel.schema.primary.name, limit, count_only)
+

@@ -1,0 +1,124 @@
+"""The sealed segments one querynode holds, and the search/query execution over a set of segments.
+
+A querynode is a *worker* for every sealed segment the coordinator placed on it, whichever node
+leads the segment's shard (Milvus's querynode worker). It does not consume the channel: the
+shard's leader (services/querynode/delegator.py) waits for tsafe, forwards deletes here, and asks
+for the segments it routes to this node at a fixed query timestamp. The same execution functions
+serve the leader's growing segments, so growing and sealed data are searched identically.
+
+The search keyword arguments are opaque here: whatever the proxy sent (minus the filter, which is
+compiled per node) becomes a :class:`SearchSpec`, so a new search option needs no change on the
+way from the proxy to the workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+import numpy as np
+
+from common.errors import Code, MilvusError
+from common.expr import Filter
+from common.index import metric_ascending
+from common.reduce import Hits, merge_hits, merge_rows
+from services.querynode.segment import SearchSpec, Segment
+
+FILTER_KWARGS = ("expr", "expr_params")  # compiled per node; everything else goes to SearchSpec as is
+_SPEC_FIELDS = {f.name for f in dataclasses.fields(SearchSpec)}
+
+
+class SealedStore:
+    """Sealed segments by id (each knows its vchannel), with the deletes forwarded to them."""
+
+    def __init__(self) -> None:
+        self._segments: dict[int, Segment] = {}
+        self._lock = threading.RLock()
+
+    def add(self, seg: Segment, deletes: list[tuple[np.ndarray, int]] = ()) -> None:  # type: ignore[assignment]
+        for pks, ts in deletes:
+            seg.apply_delete(pks, ts)
+        with self._lock:
+            self._segments[seg.segment_id] = seg
+
+    def remove(self, segment_ids: list[int]) -> None:
+        with self._lock:
+            for sid in segment_ids:
+                self._segments.pop(sid, None)
+
+    def get(self, segment_id: int) -> Segment | None:
+        return self._segments.get(segment_id)
+
+    def all(self) -> list[Segment]:
+        with self._lock:
+            return list(self._segments.values())
+
+    def pick(self, vchannel: str, segment_ids: list[int], partitions: set[int] | None) -> list[Segment]:
+        """The asked segments (all must be here: a missing one would make the answer partial)."""
+        with self._lock:
+            missing = [s for s in segment_ids if s not in self._segments]
+            segs = [self._segments[s] for s in segment_ids if s in self._segments]
+        if missing:
+            raise MilvusError(
+                Code.SEGMENT_NOT_FOUND,
+                f"segment not found[segment={missing[0]}]: not loaded on this query node (channel {vchannel})",
+            )
+        return [s for s in segs if partitions is None or s.partition_id in partitions]
+
+    def apply_deletes(self, vchannel: str, deletes: list[tuple[np.ndarray, int]]) -> int:
+        with self._lock:
+            segs = [s for s in self._segments.values() if s.vchannel == vchannel]
+        return sum(seg.apply_delete(np.asarray(pks), int(ts)) for pks, ts in deletes for seg in segs)
+
+    def memory_used(self) -> int:
+        return sum(s.memory_bytes() for s in self.all())
+
+
+def search_segments(
+    segments: list[Segment], query_ts: int, flt: Filter | None, kwargs: dict[str, Any]
+) -> list[Hits]:
+    """Top-k per segment (with output fields); segments without a hit when fields are asked are left out."""
+    spec_args = {k: v for k, v in kwargs.items() if k not in FILTER_KWARGS}
+    unknown = sorted(set(spec_args) - _SPEC_FIELDS)
+    if unknown:  # never drop an option silently: the answer would ignore it
+        raise MilvusError(Code.UNIMPLEMENTED, f"search option {unknown[0]} is not supported by this query node")
+    spec = SearchSpec(filter=flt, **spec_args)
+    parts: list[Hits] = []
+    for seg in segments:
+        hits, offsets = seg.search(spec, query_ts)
+        if spec.output_fields and hits.filled.any():
+            hits.fields = seg.take(offsets.reshape(-1), spec.output_fields)
+        elif spec.output_fields:
+            continue
+        parts.append(hits)
+    return parts
+
+
+def merge_search(parts: list[Hits], kwargs: dict[str, Any]) -> dict[str, Any]:
+    if not parts:
+        return {"empty": True}
+    return merge_hits(parts, int(kwargs["k"]), metric_ascending(str(kwargs["metric"]))).to_wire()
+
+
+def query_segments(
+    segments: list[Segment],
+    query_ts: int,
+    flt: Filter | None,
+    output_fields: list[str],
+    limit: int | None,
+    count_only: bool,
+) -> dict[str, Any]:
+    """Rows (merged, pk-ordered, limited) or the count of the matching rows of ``segments``."""
+    if count_only:
+        return {"count": sum(seg.count(flt, query_ts) for seg in segments)}
+    rows = [seg.retrieve(flt, query_ts, output_fields, limit) for seg in segments]
+    pk_name = segments[0].pk_name if segments else ""
+    return {"rows": merge_rows(rows, pk_name, limit) if pk_name else {}}
+
+
+def merge_query(replies: list[dict[str, Any]], pk_name: str, limit: int | None, count_only: bool) -> dict[str, Any]:
+    if count_only:
+        return {"count": sum(int(r["count"]) for r in replies)}
+    rows = [r["rows"] for r in replies if r.get("rows")]
+    return {"rows": merge_rows(rows, pk_name, limit) if rows else {}}

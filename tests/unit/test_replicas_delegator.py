@@ -1,0 +1,278 @@
+"""Shard delegators on the in-process backends: a standalone Quiver plus extra querynodes in the same
+process (local RPC, local KV, log and storage), driven through pymilvus.
+
+Covers what the query coordinator and the querynodes do together: sealed segments spread over
+the nodes of a replica with one leader per shard fanning reads out, deletes forwarded to the
+workers, a collection spread by memory budget and a load that cannot fit, the balancer moving
+segments onto a joining node with every search exact during the move, and a drain.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pymilvus import DataType, MilvusClient, MilvusException
+
+from common.config import QuiverConfig
+from common.session import Session, SessionInfo
+from quiver.devcluster.servers import free_ports
+from quiver.standalone import Standalone, start_standalone
+from services.querynode.server import QueryNode
+
+DIM = 8
+TOPK = 5
+
+
+def vectors(ids: np.ndarray) -> np.ndarray:
+    phases = np.arange(1, DIM + 1, dtype=np.float64)
+    return np.sin(np.outer(ids.astype(np.float64) * 0.7311, phases)).astype(np.float32)
+
+
+@dataclass
+class Rig:
+    sa: Standalone
+    uri: str
+    extra: list[tuple[QueryNode, Session, str]] = field(default_factory=list)
+
+    def add_querynode(self, budget_mb: int) -> str:
+        qn = QueryNode(self.sa.stream, self.sa.storage, budget_mb, self.sa.router)
+        node_id = int(self.sa.coord.ctx.ids.alloc())
+        endpoint = self.sa.router.register_local(f"querynode-{node_id}", qn)
+        session = Session(self.sa.kv, self.sa.coord.meta_root, SessionInfo("querynode", node_id, endpoint), 10.0)
+        self.extra.append((qn, session, endpoint))
+        return endpoint
+
+    def remove(self, endpoint: str) -> None:
+        for qn, session, e in list(self.extra):
+            if e == endpoint:
+                session.stop()
+                qn.stop()
+                self.extra.remove((qn, session, e))
+
+    @property
+    def query(self):  # type: ignore[no-untyped-def]
+        return self.sa.coord.query
+
+    def held(self) -> dict[str, set[int]]:
+        self.query.refresh_distribution()
+        return {e: {int(s) for s in rep.get("segments", {})} for e, rep in self.query.distribution.items()}
+
+
+def start(tmp: Path, budget_mb: int) -> Rig:
+    grpc, http = free_ports(2)
+    cfg = QuiverConfig(data_dir=str(tmp / "data"), grpc_port=grpc, http_port=http)
+    cfg.query.memory_budget_mb = budget_mb
+    cfg.data.compaction_enabled = False
+    sa = start_standalone(cfg)
+    return Rig(sa, f"http://127.0.0.1:{grpc}")
+
+
+def stop(rig: Rig) -> None:
+    for qn, session, _ in rig.extra:
+        session.stop()
+        qn.stop()
+    rig.sa.stop()
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    r = start(tmp_path, 512)
+    yield r
+    stop(r)
+
+
+def create(uri: str, name: str, batches: int, rows: int, shards: int = 2) -> MilvusClient:
+    """A collection with ``batches`` flushed batches of ``rows`` rows (a segment per shard each),
+    indexed (FLAT) and not loaded yet."""
+    client = MilvusClient(uri=uri, timeout=60)
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
+    client.create_collection(name, schema=schema, num_shards=shards, consistency_level="Strong")
+    for b in range(batches):
+        ids = np.arange(b * rows, (b + 1) * rows, dtype=np.int64)
+        vecs = vectors(ids)
+        client.insert(name, [{"id": int(i), "v": vecs[k].tolist()} for k, i in enumerate(ids)])
+        client.flush(name)
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="FLAT", metric_type="L2")
+    client.create_index(name, index)
+    wait(lambda: client.describe_index(name, "v").get("pending_index_rows", 1) == 0
+         and client.describe_index(name, "v").get("indexed_rows", 0) == batches * rows, 60, "the index")
+    return client
+
+
+def exact(ids: np.ndarray, queries: np.ndarray) -> list[list[float]]:
+    """The exact top-k distances per query (ids can tie, distances cannot differ)."""
+    data = vectors(ids).astype(np.float64)
+    return [sorted(((data - q) ** 2).sum(axis=1))[:TOPK] for q in queries.astype(np.float64)]
+
+
+def answers(got: list[list[int]], pool: np.ndarray, queries: np.ndarray) -> list[list[float]]:
+    """The distances of the returned ids; every id must still exist (deleted rows must not come back)."""
+    assert all(set(hits) <= set(pool.tolist()) for hits in got), "a deleted or unknown id came back"
+    return [sorted(((vectors(np.array(hits)).astype(np.float64) - q) ** 2).sum(axis=1)) if hits else []
+            for hits, q in zip(got, queries.astype(np.float64), strict=True)]
+
+
+def same(a: list[list[float]], b: list[list[float]]) -> bool:
+    return len(a) == len(b) and all(len(x) == len(y) and np.allclose(x, y, rtol=1e-5, atol=1e-5)
+                                    for x, y in zip(a, b, strict=True))
+
+
+def search_ids(client: MilvusClient, name: str, queries: np.ndarray) -> list[list[int]]:
+    res = client.search(name, data=queries.tolist(), limit=TOPK, consistency_level="Strong")
+    return [[h["id"] for h in hits] for hits in res]
+
+
+def wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+QUERY_IDS = np.array([3, 250, 777, 1111, 1599], dtype=np.int64)
+
+
+def test_sealed_segments_spread_over_the_replica_and_reads_are_exact(rig: Rig) -> None:
+    rig.add_querynode(512)
+    rig.add_querynode(512)
+    client = create(rig.uri, "spread", batches=4, rows=400)
+    client.load_collection("spread")
+    held = rig.held()
+    assert len([e for e, segs in held.items() if segs]) >= 2, held  # sealed data on several nodes
+    assert sum(len(s) for s in held.values()) == len(set().union(*held.values()))  # one copy each
+    leaders = {v: e for v, e in rig.query.get_shard_leaders(client.describe_collection("spread")["collection_id"])
+               .items()}
+    assert len(leaders) == 2
+    ids = np.arange(1600, dtype=np.int64)
+    q = vectors(QUERY_IDS)
+    assert same(answers(search_ids(client, "spread", q), ids, q), exact(ids, q))
+    assert client.query("spread", filter="", output_fields=["count(*)"])[0]["count(*)"] == 1600
+    got = client.query("spread", filter="id in [5, 405, 805, 1205]", output_fields=["id"])
+    assert sorted(r["id"] for r in got) == [5, 405, 805, 1205]
+
+    # deletes after the load reach the sealed copies on every worker (forwarded by the leaders)
+    gone = [int(i) for i in QUERY_IDS] + [5, 405, 805, 1205]
+    client.delete("spread", ids=gone)
+    left = np.setdiff1d(ids, np.array(gone))
+    assert same(answers(search_ids(client, "spread", q), left, q), exact(left, q))
+    assert client.query("spread", filter="", output_fields=["count(*)"])[0]["count(*)"] == 1600 - len(gone)
+    assert client.query("spread", filter="id in [5, 405, 805, 1205]", output_fields=["id"]) == []
+    client.close()
+
+
+def test_collection_larger_than_one_node_loads_across_its_budget(tmp_path: Path) -> None:
+    rig = start(tmp_path, 1)  # 1 MB per query node
+    try:
+        rig.add_querynode(1)
+        rig.add_querynode(1)
+        client = create(rig.uri, "big", batches=6, rows=4000, shards=2)  # 24k rows x 56 B: 1.3 MB loaded
+        with pytest.raises(MilvusException) as err:
+            client.load_collection("big", replica_number=2)  # a replica of 1 node (1 MB) cannot hold it
+        assert err.value.code == 3 and "memory limit exceeded" in err.value.message
+        assert "replica" in err.value.message and "budget" in err.value.message
+        client.load_collection("big")
+        held = rig.held()
+        assert len([e for e, s in held.items() if s]) >= 2
+        ids = np.arange(24000, dtype=np.int64)
+        q = vectors(QUERY_IDS)
+        assert same(answers(search_ids(client, "big", q), ids, q), exact(ids, q))
+        client.close()
+    finally:
+        stop(rig)
+
+
+@dataclass
+class Searcher:
+    """Searches until stopped; each answer must equal the exact model."""
+
+    uri: str
+    name: str
+    pool: np.ndarray
+    ok: int = 0
+    bad: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.expected = exact(self.pool, vectors(QUERY_IDS))
+
+    def run(self) -> None:
+        client = MilvusClient(uri=self.uri, timeout=30)
+        while not self._stop.is_set():
+            q = vectors(QUERY_IDS)
+            try:
+                got = answers(search_ids(client, self.name, q), self.pool, q)
+            except Exception as exc:
+                self.bad.append(str(exc))
+                continue
+            if same(got, self.expected):
+                self.ok += 1
+            else:
+                self.bad.append(f"wrong answer {got}")
+        client.close()
+
+    def __enter__(self) -> Searcher:
+        self._thread = threading.Thread(target=self.run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+
+def test_joining_node_gets_segments_gradually_and_drain_moves_them_back(rig: Rig) -> None:
+    client = create(rig.uri, "grow", batches=4, rows=400)
+    client.load_collection("grow")
+    with Searcher(rig.uri, "grow", np.arange(1600, dtype=np.int64)) as searcher:
+        time.sleep(0.5)
+        joined = rig.add_querynode(512)
+        wait(lambda: len(rig.held().get(joined, set())) >= 2, 60, "segments balanced onto the new node")
+        time.sleep(1)
+        assert rig.query.drain_querynode(joined, wait_seconds=60)
+        assert not rig.query.dispatch.uses(joined)
+        rig.remove(joined)
+        time.sleep(1)
+    assert searcher.ok > 5
+    assert searcher.bad == []
+    client.close()
+
+
+def test_a_worker_that_misses_a_delete_fails_reads_until_its_segments_move(rig: Rig) -> None:
+    rig.add_querynode(512)
+    rig.add_querynode(512)
+    client = create(rig.uri, "lost", batches=4, rows=400)
+    client.load_collection("lost")
+    cid = client.describe_collection("lost")["collection_id"]
+    leaders = {e for eps in rig.query.get_shard_leaders(cid).values() for e in eps}
+    held = rig.held()
+    extra = {e for _, _, e in rig.extra}
+    victim = sorted(e for e, segs in held.items() if segs and e not in leaders and e in extra)[0]  # a worker only
+    assert _count(client, "lost") == 1600
+    rig.sa.router.local.unregister(victim.removeprefix("local://"))  # the worker process is gone
+    gone = list(range(0, 1600, 7))
+    client.delete("lost", ids=gone)
+    with pytest.raises(MilvusException) as err:  # never an answer that misses the delete or a segment
+        client.query("lost", filter="", output_fields=["count(*)"])
+    assert "channel not available" in err.value.message
+    rig.remove(victim)  # its session ends: the coordinator places its segments on the other nodes
+    wait(lambda: _count(client, "lost") == 1600 - len(gone), 60, "reads to recover on the other nodes")
+    q = vectors(QUERY_IDS)
+    left = np.setdiff1d(np.arange(1600), np.array(gone))
+    assert same(answers(search_ids(client, "lost", q), left, q), exact(left, q))
+    client.close()
+
+
+def _count(client: MilvusClient, name: str) -> int:
+    try:
+        return int(client.query(name, filter="", output_fields=["count(*)"])[0]["count(*)"])
+    except MilvusException:
+        return -1
