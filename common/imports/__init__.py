@@ -6,10 +6,11 @@ produce after the proxy's checks; :func:`bucket_of` routes rows to shards and pa
 exactly as the proxy does, so deletes later reach the segments holding the rows.
 """
 
+from common.sharding import bucket_of
+
 from .assemble import Columns, assemble
 from .errors import IMPORT_FAILED, ImportFileError
 from .readers import JSON, NUMPY, PARQUET, count_rows, file_type, read_batch, read_json, read_numpy, read_parquet
-from .shard import bucket_of
 
 __all__ = [
     "IMPORT_FAILED",

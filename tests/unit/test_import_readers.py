@@ -18,10 +18,9 @@ import pytest
 from pymilvus import DataType as DT
 
 from common.fielddata import decode_insert
-from common.imports import IMPORT_FAILED, ImportFileError, bucket_of, file_type, read_batch
+from common.imports import IMPORT_FAILED, ImportFileError, file_type, read_batch
 from common.schema import Schema
 from common.storage.memory import MemoryStorage
-from services.proxy.sharding import bucket_of as proxy_bucket_of
 from tests.unit.test_fielddata_support import all_types_rows, all_types_schema, client_schema, row_insert
 
 
@@ -215,11 +214,3 @@ def test_file_types() -> None:
                      (["a.npy", "b.json"], "inconsistent"), ([], "empty")):
         with pytest.raises(ImportFileError, match=msg):
             file_type(bad)
-
-
-def test_bucket_of_matches_the_proxy() -> None:
-    ints = np.arange(-50, 1000, 7, dtype=np.int64)
-    strs = np.array([f"k{i}" for i in range(300)], dtype=object)
-    for keys in (ints, strs):
-        for buckets in (1, 2, 3, 16):
-            assert bucket_of(keys, buckets).tolist() == proxy_bucket_of(keys, buckets).tolist()
