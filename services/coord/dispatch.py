@@ -9,7 +9,8 @@ since successful calls are written into the coordinator's view of the distributi
    there, and the balancer starts a few segment moves in a replica whose last moves completed;
 4. leaders: every node leading (or about to lead) a shard gets the distribution it must route to:
    a segment's target once loaded there, else wherever it is still loaded (a move loads first and
-   switches after), else the compaction inputs it replaces;
+   switches after), else the compaction inputs it replaces; with it, the growing copies the leader
+   must drop (of segments compaction dropped, once their successor is routed or when they have none);
 5. the shard leader switches to its target once that node routes every segment;
 6. releases: channels nobody leads, and segment copies no leader routes to any more (after a
    grace period, so reads that already picked the old copy finish).
@@ -328,16 +329,39 @@ class Dispatcher:
                     for e in sorted(x for x in leaders if x is not None and self._reports(x, v)):
                         current = self._routes(e, v)
                         desired = self._desired(r, v, current)
-                        if desired != current:
-                            ok = False
-                            if self._call(e, "sync_distribution", vchannel=v, leader=e, segments=desired):
-                                self.dist[e]["channels"][v]["dist"] = desired
+                        stale = self._stale_growing(e, v, desired)
+                        if desired != current or stale:
+                            ok &= desired == current
+                            extra: dict[str, Any] = {"dropped": stale} if stale else {}
+                            if self._call(e, "sync_distribution", vchannel=v, leader=e, segments=desired, **extra):
+                                rep = self.dist[e]["channels"][v]
+                                rep["dist"] = desired
+                                rep["growing"] = [s for s in rep.get("growing", []) if s not in stale]
                     routes = self._routes(self.serving.get(key) or "", v)
                     ok &= all(routes.get(str(sid)) == t for sid, t in self.targets.get(r.id, {}).items()
                               if self._wants_has(v, sid))
                 if ok:
                     settled.add(r.id)
         self._settled = settled
+
+    def _stale_growing(self, endpoint: str, v: str, desired: dict[str, str]) -> list[int]:
+        """Growing copies a leader still holds of segments that are gone from the catalog's view:
+        dropped (compacted, truncated) or already garbage-collected. Their rows are served by the
+        compaction result once it is routed, or by nothing (all deleted or expired: a later TTL
+        change must not bring them back). Copies whose successor is not routed yet stay: reads
+        use them meanwhile (a flush and compaction can beat the load of the flushed segment)."""
+        growing = self.dist.get(endpoint, {}).get("channels", {}).get(v, {}).get("growing", [])
+        if not growing:
+            return []
+        waiting: set[int] = set()
+        for w in self._wants.get(v, []):
+            if str(w.seg.id) not in desired:
+                waiting |= w.ancestors
+        cat = self.qc.cat
+        with cat.lock:
+            states = {int(s): (seg.state if (seg := cat.segments.get(int(s))) is not None else None)
+                      for s in growing}
+        return sorted(s for s, state in states.items() if s not in waiting and state in (DROPPED, None))
 
     def _wants_has(self, v: str, sid: int) -> bool:
         return any(w.seg.id == sid for w in self._wants.get(v, []))

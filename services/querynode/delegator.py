@@ -63,8 +63,9 @@ class ShardDelegator:
         return self.channel.vchannel
 
     # --- distribution -------------------------------------------------------------------
-    def sync(self, endpoint: str, segments: dict[int, str]) -> None:
-        """Serve exactly ``segments`` (id -> endpoint) sealed from now on."""
+    def sync(self, endpoint: str, segments: dict[int, str], dropped: list[int] | None = None) -> None:
+        """Serve exactly ``segments`` (id -> endpoint) sealed from now on; the growing copies of these
+        and of ``dropped`` (compacted away: a routed segment, or nothing, serves their rows) go."""
         with self._sync_lock:
             self.endpoint = endpoint
             ch = self.channel
@@ -91,7 +92,7 @@ class ShardDelegator:
             with ch._lock:
                 self.dist = dict(segments)
                 ch.forward_targets = frozenset(segments.values())
-                ch.handoff(list(segments))
+                ch.handoff([*segments, *(dropped or [])])
             gone = set(old.values()) - set(segments.values())
             self.broken -= gone
 
@@ -99,6 +100,10 @@ class ShardDelegator:
         """The distribution as served now (broken workers left out: the coordinator re-syncs them)."""
         with self.channel._lock:
             return {str(s): e for s, e in self.dist.items() if e not in self.broken}
+
+    def growing_ids(self) -> list[int]:
+        with self.channel._lock:
+            return sorted(self.channel.growing)
 
     def growing_rows(self) -> int:
         with self.channel._lock:
@@ -170,9 +175,15 @@ class ShardDelegator:
                 ) from exc
         return out
 
+    def _query_ts(self, guarantee_ts: int, read_ts: int, timeout: float) -> int:
+        """The timestamp a read sees (MVCC): ``read_ts`` when given (an iterator's snapshot, so rows
+        inserted or deleted after it stay as they were), else tsafe; either way once tsafe reached it."""
+        tsafe = self.channel.wait_tsafe(max(guarantee_ts, read_ts), timeout)
+        return read_ts if read_ts > 0 else tsafe
+
     def search(self, guarantee_ts: int, timeout: float, partition_ids: list[int], flt: FilterFn,
-               kwargs: dict[str, Any]) -> list[Hits]:
-        query_ts = self.channel.wait_tsafe(guarantee_ts, timeout)
+               kwargs: dict[str, Any], read_ts: int = 0) -> list[Hits]:
+        query_ts = self._query_ts(guarantee_ts, read_ts, timeout)
         parts, by_node = self._plan(partition_ids)
         f = flt(kwargs.get("expr", ""), kwargs.get("expr_params"))
 
@@ -187,8 +198,8 @@ class ShardDelegator:
         return hits
 
     def query(self, guarantee_ts: int, timeout: float, partition_ids: list[int], flt: FilterFn,
-              kwargs: dict[str, Any]) -> dict[str, Any]:
-        query_ts = self.channel.wait_tsafe(guarantee_ts, timeout)
+              kwargs: dict[str, Any], read_ts: int = 0) -> dict[str, Any]:
+        query_ts = self._query_ts(guarantee_ts, read_ts, timeout)
         parts, by_node = self._plan(partition_ids)
         f = flt(kwargs.get("expr", ""), kwargs.get("expr_params"))
         limit, count_only = kwargs.get("limit"), bool(kwargs.get("count_only", False))

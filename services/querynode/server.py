@@ -49,7 +49,9 @@ class QueryNode:
         self.schemas: dict[int, Schema] = {}  # collection id -> schema, for segments loaded as a worker
         self._lock = threading.RLock()
         self._load_lock = threading.Lock()  # one load at a time: the budget check stays true
-        self._filters: OrderedDict[tuple[int, str, str], Filter] = OrderedDict()
+        # compiled filters by (collection, schema version, expr, params): a filter compiled against an
+        # older schema (before AddCollectionField) is never served for a newer one
+        self._filters: OrderedDict[tuple[int, int, str, str], Filter] = OrderedDict()
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="qn-fanout")
         watch_metrics(self)  # tsafe lag and segment memory gauges (services/querynode/metrics.py)
 
@@ -146,13 +148,16 @@ class QueryNode:
         self.store.remove([int(s) for s in segment_ids])
 
     @rpc
-    def sync_distribution(self, vchannel: str, leader: str, segments: dict[str, str]) -> None:
+    def sync_distribution(
+        self, vchannel: str, leader: str, segments: dict[str, str], dropped: list[int] | None = None
+    ) -> None:
         """As leader of ``vchannel`` (this node is ``leader``): route these sealed segments (id -> worker
-        endpoint) from now on."""
+        endpoint) from now on, and drop the growing copies of ``dropped`` (segments compaction dropped
+        whose rows a routed segment serves now, or that nothing serves any more)."""
         delegator = self.delegators.get(vchannel)
         if delegator is None:
             raise MilvusError(Code.CHANNEL_NOT_AVAILABLE, f"channel not available[channel={vchannel}] on this node")
-        delegator.sync(leader, {int(s): e for s, e in segments.items()})
+        delegator.sync(leader, {int(s): e for s, e in segments.items()}, [int(s) for s in dropped or []])
 
     @rpc
     def apply_deletes(self, vchannel: str, deletes: list[list[Any]]) -> int:
@@ -171,6 +176,7 @@ class QueryNode:
                 "partitions": sorted(d.channel.partitions),
                 "dist": d.report(),
                 "growing_rows": d.growing_rows(),
+                "growing": d.growing_ids(),
             }
             for v, d in delegators
         }
@@ -216,7 +222,7 @@ class QueryNode:
     def _filter(self, collection_id: int, schema: Schema, expr: str, params: dict[str, Any] | None) -> Filter | None:
         if not expr.strip():
             return None
-        key = (collection_id, expr, json.dumps(params, sort_keys=True, default=str) if params else "")
+        key = (collection_id, schema.version, expr, json.dumps(params, sort_keys=True, default=str) if params else "")
         with self._lock:
             flt = self._filters.get(key)
             if flt is not None:
@@ -238,19 +244,22 @@ class QueryNode:
     # --- reads from proxies (as leader) -------------------------------------------------
     @rpc
     def search(
-        self, vchannels: list[str], partition_ids: list[int], guarantee_ts: int, timeout: float = 10.0, **kwargs: Any
+        self, vchannels: list[str], partition_ids: list[int], guarantee_ts: int, timeout: float = 10.0,
+        read_ts: int = 0, **kwargs: Any
     ) -> dict[str, Any]:
-        """Top-k over the shards led here; every other keyword goes unchanged to the workers."""
+        """Top-k over the shards led here; every other keyword goes unchanged to the workers.
+        ``read_ts`` > 0 reads at that timestamp (an iterator's snapshot), else at tsafe."""
         parts: list[Hits] = []
         for v in vchannels:
             d = self._delegator(v)
             ch = d.channel
-            parts += d.search(guarantee_ts, timeout, partition_ids, self._filter_of(ch), kwargs)
+            parts += d.search(guarantee_ts, timeout, partition_ids, self._filter_of(ch), kwargs, read_ts)
         return merge_search(parts, kwargs)
 
     @rpc
     def query(
-        self, vchannels: list[str], partition_ids: list[int], guarantee_ts: int, timeout: float = 10.0, **kwargs: Any
+        self, vchannels: list[str], partition_ids: list[int], guarantee_ts: int, timeout: float = 10.0,
+        read_ts: int = 0, **kwargs: Any
     ) -> dict[str, Any]:
         replies: list[dict[str, Any]] = []
         pk_name = ""
@@ -258,7 +267,7 @@ class QueryNode:
             d = self._delegator(v)
             ch = d.channel
             pk_name = ch.schema.primary.name
-            replies.append(d.query(guarantee_ts, timeout, partition_ids, self._filter_of(ch), kwargs))
+            replies.append(d.query(guarantee_ts, timeout, partition_ids, self._filter_of(ch), kwargs, read_ts))
         return merge_query(replies, pk_name, kwargs.get("limit"), bool(kwargs.get("count_only", False)))
 
     # --- reads from leaders (as worker) -------------------------------------------------
