@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SERVERS_STAMP := $(VENV)/.servers-installed
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-unit test-e2e lint bench cluster cluster-down clean
+.PHONY: help install run test test-unit test-e2e lint bench cluster cluster-down clean milvus-suite
 
 help:
 	@echo "make run      install into .venv and start Quiver standalone (gRPC 19530, HTTP 9091)"
@@ -15,6 +15,7 @@ help:
 	@echo "make cluster-down  stop it"
 	@echo "make bench    compare Quiver with milvus-lite 2.5.1 on the same workload"
 	@echo "make lint     ruff and mypy"
+	@echo "make milvus-suite MILVUS=/path/to/milvus  run Milvus's own L0 tests against Quiver standalone"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,5 +55,8 @@ bench: $(STAMP)
 	$(PY) -m bench.run $(ARGS) $(BENCH_ARGS)
 	$(PY) -m bench.scaling $(SCALING_ARGS)
 
+milvus-suite: $(STAMP)
+	$(PY) tools/milvus_suite.py $(MILVUS) $(ARGS)
+
 clean:
-	rm -rf $(VENV) .venv-clients .bench .cluster .pytest_cache .mypy_cache .ruff_cache quiver-data
+	rm -rf $(VENV) .venv-clients .venv-milvus-suite .milvus-suite .bench .cluster .pytest_cache .mypy_cache .ruff_cache quiver-data

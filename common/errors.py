@@ -113,6 +113,12 @@ def invalid(message: str) -> MilvusError:
 
 
 def collection_not_found(name: str, db: str = "default") -> MilvusError:
+    """merr.WrapErrCollectionNotFoundWithDB: what every API but DescribeCollection reports."""
+    return MilvusError(Code.COLLECTION_NOT_FOUND, f"collection not found[database={db}][collection={name}]")
+
+
+def describe_not_found(name: str, db: str = "default") -> MilvusError:
+    """DescribeCollection rewords a missing collection (Milvus's describeCollectionTask)."""
     return MilvusError(Code.COLLECTION_NOT_FOUND, f"can't find collection[database={db}][collection={name}]")
 
 

@@ -347,26 +347,39 @@ def _check_null_and_default(f: schema_pb2.FieldSchema) -> None:
 # ---------------------------------------------------------------- AddCollectionField validation
 
 def check_added_field(collection: str, fields: Sequence[Field], new: Field) -> None:
-    """validateAddFieldRequest + "added field must be nullable" + ValidateField."""
+    """Milvus 2.6 addCollectionFieldTask.PreExecute, in its order, then rootcoord's checkFieldSchema.
+
+    Quiver has no nullable vector columns (CreateCollection refuses them as Milvus 2.5 does), so
+    an added vector field, which must be nullable, is refused with that rule's message.
+    """
     if len(fields) >= MAX_FIELD_NUM:
         raise _invalid(f"The number of fields has reached the maximum value {MAX_FIELD_NUM}")
-    if any(f.name == new.name for f in fields):
-        raise _invalid(f"duplicated field name {new.name}")
-    if new.is_dynamic or new.name == DYNAMIC_FIELD_NAME:
+    if new.is_vector and sum(f.is_vector for f in fields) >= MAX_VECTOR_FIELD_NUM:
+        raise _plain(f"maximum vector field's number should be limited to {MAX_VECTOR_FIELD_NUM}")
+    if new.is_dynamic or new.name in (DYNAMIC_FIELD_NAME, "RowID", "Timestamp"):
         raise _invalid(f"not support to add system field, field name = {new.name}")
     if new.is_primary:
         raise _invalid(f"not support to add pk field, field name = {new.name}")
+    if not new.nullable:
+        raise _invalid(f"added field must be nullable, please check it, field name = {new.name}")
     if new.auto_id:
         raise _invalid(f"only primary field can speficy AutoID with true, field name = {new.name}")
     if new.is_partition_key:
         raise _invalid(f"not support to add partition key field, field name  = {new.name}")
-    if new.is_clustering_key and any(f.is_clustering_key for f in fields):
-        raise _invalid(f"already has another clustering key field, field name: {new.name}")
-    if new.is_vector and sum(f.is_vector for f in fields) >= MAX_VECTOR_FIELD_NUM:
-        raise _plain(f"maximum vector field's number should be limited to {MAX_VECTOR_FIELD_NUM}")
-    if not new.nullable:
-        raise _invalid(f"added field must be nullable, please check it, field name = {new.name}")
+    if new.is_clustering_key:
+        if new.dtype not in _CLUSTERING_KEY_TYPES:
+            raise _invalid(f"clustering key field {new.name} has unsupported data type {dtype_name(new.dtype)}")
+        if any(f.is_clustering_key for f in fields):
+            raise _invalid(f"already has another clutering key field, field name: {new.name}")
     proto = new.to_proto()
     _check_type(proto)
     _check_field_params(proto, collection)
+    if any(f.name == new.name for f in fields):
+        raise _invalid(f"duplicate field name: {new.name}")
     _check_null_and_default(proto)
+
+
+def check_raw_default(fs: schema_pb2.FieldSchema) -> None:
+    """A default whose oneof slot does not fit the type is refused before the field is parsed."""
+    if fs.HasField("default_value") and fs.default_value.WhichOneof("data") is not None:
+        _check_null_and_default(fs)

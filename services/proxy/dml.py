@@ -11,15 +11,17 @@ from pymilvus.grpc_gen.schema_pb2 import DataType
 from common import msgs
 from common.channels import pchannel_of
 from common.codec import pack
-from common.errors import invalid
+from common.errors import Code, MilvusError, invalid
 from common.expr import compile_filter
 from common.fielddata import decode_insert, encode_ids
 from common.metrics import ROWS_INSERTED
+from common.reduce import merge_rows
 from common.schema import Schema
+from common.sharding import bucket_of
 from services.proxy.context import ProxyContext, db_of
 from services.proxy.meta_cache import CollectionMeta
+from services.proxy.partial_update import merge_partial, parse_ops, stored_rows_expr
 from services.proxy.reader import ShardReader
-from services.proxy.sharding import bucket_of
 from services.proxy.status import guard, ok
 from services.proxy.templates import expr_params
 
@@ -65,36 +67,62 @@ class DmlHandlers:
     def _write(self, meta: CollectionMeta, request: Any, upsert: bool) -> Any:
         schema = meta.schema
         n = int(request.num_rows)
-        partial = bool(getattr(request, "partial_update", False)) if upsert else False
+        ops = parse_ops(schema, request) if upsert else {}
+        # Like Milvus, an array op makes the upsert partial without the flag.
+        partial = upsert and (bool(getattr(request, "partial_update", False)) or bool(ops))
         columns = decode_insert(schema, request.fields_data, n, for_upsert=upsert, partial_update=partial)
-        if partial:
-            raise invalid("partial update is not supported by Quiver yet")
         pk = schema.primary
+        existing = n
+        if partial:
+            # Milvus 2.6 rejects these in any upsert; 2.5 (whose API Quiver reports) only in a partial one.
+            if len(np.unique(columns[pk.name])) != n:
+                raise invalid("duplicate primary keys are not allowed in the same batch")
+            stored = self._stored_rows(meta, columns[pk.name])
+            existing = len(stored[pk.name]) if stored else 0
+            columns = merge_partial(schema, columns, stored, ops)
         first = int(self.ctx.coord.call("alloc_ids", count=n))
         row_ids = np.arange(first, first + n, dtype=np.int64)
-        if pk.name not in columns:  # auto_id: the row ids are the keys (as strings for VarChar)
+        old_pks = columns.get(pk.name) if upsert else None
+        # auto_id: the row ids are the keys (as strings for VarChar); an upsert replaces the keys it was sent
+        if pk.name not in columns or (upsert and pk.auto_id):
             columns[pk.name] = row_ids.copy() if pk.dtype == DataType.Int64 else row_ids.astype(str).astype(object)
         pks = columns[pk.name]
         parts = self._partition_ids(meta, request.partition_name, columns, n)
         by_id = self._by_field_id(schema, columns)
         shards = bucket_of(pks, len(meta.vchannels))
         with self.ctx.ticker.dml() as ts:
-            if upsert:
-                self._produce_deletes(meta, pks, shards, ts, -1)
+            if old_pks is not None:
+                self._produce_deletes(meta, old_pks, bucket_of(old_pks, len(meta.vchannels)), ts, -1)
             for shard, vchannel in enumerate(meta.vchannels):
                 in_shard = shards == shard
                 for pid in np.unique(parts[in_shard]):
                     rows = np.flatnonzero(in_shard & (parts == pid))
                     self._produce_inserts(meta, vchannel, int(pid), rows, row_ids, by_id, ts)
         result = milvus_pb2.MutationResult(
-            status=ok(), IDs=encode_ids(pks, pk.dtype), succ_index=list(range(n)), timestamp=ts
+            status=ok(), IDs=encode_ids(pks, pk.dtype), succ_index=list(range(n)), timestamp=ts, insert_cnt=n
         )
-        if upsert:
+        if upsert:  # as Milvus: rows inserted, keys deleted (a partial update deletes only stored keys)
             result.upsert_cnt = n
-        else:
-            result.insert_cnt = n
+            result.delete_cnt = existing
         ROWS_INSERTED.inc(n)
         return result
+
+    def _stored_rows(self, meta: CollectionMeta, pks: np.ndarray) -> dict[str, np.ndarray]:
+        """The stored rows of ``pks`` with every field, read at Strong consistency."""
+        expr, fetch = stored_rows_expr(meta.schema)
+        gts = int(self.ctx.coord.call("alloc_timestamp"))
+        self.ctx.ticker.report()
+        replies = self.reader.fan_out(
+            meta,
+            "query",
+            partition_ids=[],
+            expr=expr,
+            expr_params={"pks": pks.tolist()},
+            output_fields=fetch,
+            limit=None,
+            guarantee_ts=gts,
+        )
+        return merge_rows([r["rows"] for r in replies], meta.schema.primary.name, None)
 
     @staticmethod
     def _by_field_id(
@@ -169,7 +197,13 @@ class DmlHandlers:
         if not expr.strip():
             raise invalid("delete plan can't be empty or always true : " + expr)
         values = expr_params(request.expr_template_values)
-        flt = compile_filter(expr, schema, values)
+        try:
+            flt = compile_filter(expr, schema, values)
+        except MilvusError as exc:
+            if exc.code != Code.PARAMETER_INVALID:
+                raise
+            # proxy task_delete.go: WrapErrParameterInvalidMsg("failed to create delete plan: %v", err)
+            raise invalid(f"failed to create delete plan: {exc.message}: invalid parameter") from None
         partition_id = meta.partition_id(request.partition_name) if request.partition_name else -1
         found = flt.pk_values()
         if found is not None:

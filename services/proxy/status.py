@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import grpc
 from google.protobuf import message_factory
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
-from common.errors import Code, MilvusError, legacy_error_code
+from common.errors import Code, MilvusError, describe_not_found, legacy_error_code
 from common.logs import request_id_from_metadata, request_scope
 from common.metrics import LATENCY, REQUESTS
+from services.proxy.context import db_of
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +51,12 @@ def error_response(method: str, code: int, message: str) -> Any:
     if cls is common_pb2.Status:
         return st
     resp = cls()
-    if "status" in cls.DESCRIPTOR.fields_by_name:
-        resp.status.CopyFrom(st)
-    return resp
+    # the status field is "status" in all but a few responses (AlterCollectionSchema: "alter_status")
+    for f in cls.DESCRIPTOR.fields:
+        if f.message_type is not None and f.message_type.full_name == common_pb2.Status.DESCRIPTOR.full_name:
+            getattr(resp, f.name).CopyFrom(st)
+            return resp
+    raise MilvusError(code, message)  # a response without a status cannot carry the error: fail the call
 
 
 def _client_request_id(context: Any) -> str:
@@ -60,6 +65,13 @@ def _client_request_id(context: Any) -> str:
         return request_id_from_metadata(context.invocation_metadata())
     except Exception:  # REST and in-process callers pass contexts without gRPC metadata
         return ""
+
+
+def _db_name(request: Any, context: Any) -> str:
+    try:
+        return db_of(request, context)
+    except Exception:  # contexts without gRPC metadata (REST, in-process)
+        return getattr(request, "db_name", "") or "default"
 
 
 def guard(method: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -75,6 +87,8 @@ def guard(method: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                     return func(self, request, context)
             except MilvusError as exc:
                 code = exc.code
+                if method == "DescribeCollection" and exc.code == Code.COLLECTION_NOT_FOUND:
+                    exc = describe_not_found(request.collection_name, _db_name(request, context))
                 return error_response(method, exc.code, exc.message)
             except Exception as exc:
                 code = Code.UNEXPECTED
@@ -91,7 +105,11 @@ def guard(method: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 def unimplemented(method: str) -> Callable[..., Any]:
     def handler(self: Any, request: Any, context: Any) -> Any:
-        return error_response(method, Code.UNIMPLEMENTED, f"{method} is not supported by Quiver yet")
+        message = f"{method} is not supported by Quiver yet"
+        try:
+            return error_response(method, Code.UNIMPLEMENTED, message)
+        except MilvusError:  # a response type without a status field: say it in gRPC's own terms
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, message)
 
     handler.__name__ = method
     return handler
