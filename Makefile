@@ -53,6 +53,7 @@ cluster-down: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.run $(ARGS) $(BENCH_ARGS)
+	$(PY) -m bench.cluster_ab $(AB_ARGS)
 	$(PY) -m bench.scaling $(SCALING_ARGS)
 
 milvus-suite: $(STAMP)

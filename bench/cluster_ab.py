@@ -1,0 +1,124 @@
+"""`python -m bench.cluster_ab`: the cluster's cost over standalone, measured side by side.
+
+Issue #3's goals compare a local cluster with standalone: nq=1 search p50 at most 1 ms above,
+insert rows/s at least 0.7x. On a shared 2-core machine, two runs minutes apart see different
+background load, and that noise is larger than the difference being measured. So this starts
+both at once on the same data and alternates every call between them (A B, B A, ...): whatever
+load the machine has hits both equally, and the difference of their medians is the cost of the
+cluster's extra processes and hops.
+
+    .venv/bin/python -m bench.cluster_ab                 # 100k x 128 IVF_FLAT, 1000 searches x 3 rounds
+    .venv/bin/python -m bench.cluster_ab --rows 20000 --rounds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+
+from bench.dataset import DatasetSpec, ensure_dataset
+from quiver.devcluster import ClusterLayout, LocalCluster
+from tests.e2e.server import StandaloneServer
+
+NAME = "bench_ab"
+BATCH = 10_000
+
+
+def _create(uri: str, dim: int) -> MilvusClient:
+    client = MilvusClient(uri=uri)
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=dim)
+    client.create_collection(NAME, schema=schema, consistency_level="Bounded")
+    return client
+
+
+def _insert_interleaved(clients: list[MilvusClient], base: np.ndarray) -> list[float]:
+    """Insert every batch into each target, alternating which goes first; seconds spent per target."""
+    spent = [0.0] * len(clients)
+    for k, start in enumerate(range(0, len(base), BATCH)):
+        rows = [{"id": i, "v": base[i].tolist()} for i in range(start, min(start + BATCH, len(base)))]
+        order = range(len(clients)) if k % 2 == 0 else reversed(range(len(clients)))
+        for t in order:
+            t0 = time.perf_counter()
+            clients[t].insert(NAME, rows)
+            spent[t] += time.perf_counter() - t0
+    return spent
+
+
+def _index_and_load(client: MilvusClient, rows: int, nlist: int) -> None:
+    client.flush(NAME)
+    params = client.prepare_index_params()
+    params.add_index("v", index_type="IVF_FLAT", metric_type="L2", params={"nlist": nlist})
+    client.create_index(NAME, params)
+    deadline = time.monotonic() + 600
+    while True:
+        desc: dict[str, Any] = client.describe_index(NAME, "v") or {}
+        if desc.get("pending_index_rows", 1) == 0 and desc.get("indexed_rows", 0) >= rows:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"index not built: {desc}")
+        time.sleep(0.5)
+    client.load_collection(NAME)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--nlist", type=int, default=1024)
+    ap.add_argument("--nprobe", type=int, default=16)
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--work-dir", type=Path, default=Path(__file__).resolve().parent.parent / ".bench")
+    args = ap.parse_args(argv)
+    spec = DatasetSpec(rows=args.rows, dim=args.dim, clusters=max(10, args.rows // 100), queries=args.queries,
+                       filtered_queries=200, seed=42)  # fmt: skip  (bench.run's defaults: its cached data set)
+    data, _ = ensure_dataset(spec, args.work_dir / "data")
+    base = np.load(data / "base.npy")
+    queries = np.load(data / "queries.npy")
+    with tempfile.TemporaryDirectory(prefix="quiver-ab-") as tmp:
+        standalone = StandaloneServer(Path(tmp) / "standalone")
+        cluster = LocalCluster(Path(tmp) / "cluster", ClusterLayout())
+        try:
+            standalone.start()
+            cluster.start_servers()
+            cluster.start_roles()
+            clients = [_create(standalone.uri, base.shape[1]), _create(cluster.uri, base.shape[1])]
+            spent = _insert_interleaved(clients, base)
+            for c in clients:
+                _index_and_load(c, len(base), args.nlist)
+            time.sleep(5)  # let the cluster's background passes settle
+
+            def one(c: MilvusClient, q: np.ndarray) -> float:
+                t0 = time.perf_counter()
+                c.search(NAME, data=[q.tolist()], limit=10, search_params={"params": {"nprobe": args.nprobe}})
+                return time.perf_counter() - t0
+
+            for q in queries[:100]:  # warm-up
+                one(clients[0], q)
+                one(clients[1], q)
+            print(f"\nstandalone vs local cluster, {len(base):,} x {base.shape[1]}, interleaved calls")
+            print(f"insert ({BATCH:,}-row batches): standalone {len(base) / spent[0]:,.0f} rows/s, "
+                  f"cluster {len(base) / spent[1]:,.0f} rows/s, ratio {spent[0] / spent[1]:.2f}x (goal >= 0.7x)")
+            for r in range(args.rounds):
+                lat: list[list[float]] = [[], []]
+                for i, q in enumerate(queries):
+                    for t in ((0, 1) if i % 2 == 0 else (1, 0)):
+                        lat[t].append(one(clients[t], q))
+                a, b = (float(np.median(x)) * 1000 for x in lat)
+                print(f"IVF_FLAT nq=1 p50 round {r + 1}: standalone {a:.3f} ms, cluster {b:.3f} ms, "
+                      f"difference {b - a:+.3f} ms (goal <= +1 ms)")
+        finally:
+            cluster.stop()
+            standalone.stop()
+
+
+if __name__ == "__main__":
+    main()
