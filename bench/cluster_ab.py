@@ -68,6 +68,15 @@ def _index_and_load(client: MilvusClient, rows: int, nlist: int) -> None:
     client.load_collection(NAME)
 
 
+def _placement(client: MilvusClient) -> str:
+    """Which querynodes lead each shard and which serve its sealed segments (the fan-out a search pays)."""
+    parts = []
+    for replica in client.describe_replica(NAME):
+        for shard in replica.shards:
+            parts.append(f"shard leader {shard.shard_leader}, served by {sorted(shard.shard_nodes)}")
+    return "; ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=100_000)
@@ -105,6 +114,7 @@ def main(argv: list[str] | None = None) -> None:
                 one(clients[0], q)
                 one(clients[1], q)
             print(f"\nstandalone vs local cluster, {len(base):,} x {base.shape[1]}, interleaved calls")
+            print(f"cluster: {_placement(clients[1])}")
             print(f"insert ({BATCH:,}-row batches): standalone {len(base) / spent[0]:,.0f} rows/s, "
                   f"cluster {len(base) / spent[1]:,.0f} rows/s, ratio {spent[0] / spent[1]:.2f}x (goal >= 0.7x)")
             for r in range(args.rounds):
@@ -115,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
                 a, b = (float(np.median(x)) * 1000 for x in lat)
                 print(f"IVF_FLAT nq=1 p50 round {r + 1}: standalone {a:.3f} ms, cluster {b:.3f} ms, "
                       f"difference {b - a:+.3f} ms (goal <= +1 ms)")
+            print(f"cluster: {_placement(clients[1])}")
         finally:
             cluster.stop()
             standalone.stop()

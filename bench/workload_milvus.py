@@ -53,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scalar-reps", type=int, default=100)
     p.add_argument("--count-reps", type=int, default=30)
     p.add_argument("--keep", action="store_true", help="do not drop the collection at the end")
+    p.add_argument("--settle-seconds", type=float, default=5.0, help="wait after each load before measuring")
     p.add_argument(
         "--rpc-timeout",
         type=float,
@@ -125,6 +126,8 @@ class MilvusWorkload:
         t0 = time.perf_counter()
         self.client.load_collection(COLLECTION)
         self.out.metric(f"{prefix}_load_s", time.perf_counter() - t0)
+        # searches measure the steady state: a cluster may still be placing segments right after a load
+        time.sleep(self.args.settle_seconds)
 
     def _ann_latency(self, params: dict[str, Any], prefix: str, n_queries: int | None = None) -> None:
         a = self.args
