@@ -1,4 +1,5 @@
-"""BIN_FLAT, BIN_IVF_FLAT and HNSW on binary vectors (HAMMING and JACCARD).
+"""BIN_FLAT, BIN_IVF_FLAT and HNSW on binary vectors (HAMMING and JACCARD; BIN_FLAT also
+SUBSTRUCTURE and SUPERSTRUCTURE, exact match tests: see kernels.structure_knn).
 
 faiss's binary IVF and HNSW ignore or reject ID selectors and know only hamming, so the
 lists are kept here: faiss's binary k-means (IndexBinaryIVF.train) picks the centroids,
@@ -17,8 +18,8 @@ import numpy as np
 
 from .base import VectorIndex, array_from, as_buffer, register
 from .faiss_float import effective_nlist
-from .kernels import binary_knn, empty_result, popcounts, set_threads, slice_positions
-from .metrics import JACCARD
+from .kernels import binary_knn, empty_result, popcounts, set_threads, slice_positions, structure_knn
+from .metrics import JACCARD, STRUCTURE_METRICS, SUPERSTRUCTURE
 
 faiss: Any = _faiss  # the bundled stubs are incomplete (SearchParametersHNSW, hammings, ...)
 
@@ -76,7 +77,7 @@ class BinaryIndex(VectorIndex):
     def _prepare(self) -> None:
         if self.metric_type == JACCARD:
             self._pop = popcounts(self.codes)
-        elif not self.nlist:
+        elif not self.nlist and self.metric_type not in STRUCTURE_METRICS:
             self._flat = faiss.IndexBinaryFlat(self.dim)
             if self.count:
                 self._flat.add(self.codes)
@@ -84,6 +85,8 @@ class BinaryIndex(VectorIndex):
     def _knn(
         self, q: np.ndarray, k: int, params: dict[str, Any], valid: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
+        if self.metric_type in STRUCTURE_METRICS:  # BIN_FLAT only (the IVF spec refuses them)
+            return structure_knn(self.codes, q, k, self.metric_type == SUPERSTRUCTURE, valid)
         jaccard = self.metric_type == JACCARD
         if not self.nlist:
             return binary_knn(self.codes, q, k, jaccard, valid, self._flat, self._pop)

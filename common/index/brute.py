@@ -15,8 +15,17 @@ from common.errors import invalid
 
 from .base import check_valid, range_search
 from .dtypes import as_binary, as_float32, is_binary, is_dense_float, is_sparse, vector_dim
-from .kernels import binary_knn, empty_result, float_knn
-from .metrics import COSINE, IP, JACCARD, metric_ascending, normalize_rows, resolve_metric
+from .kernels import binary_knn, empty_result, float_knn, structure_knn
+from .metrics import (
+    COSINE,
+    IP,
+    JACCARD,
+    STRUCTURE_METRICS,
+    SUPERSTRUCTURE,
+    metric_ascending,
+    normalize_rows,
+    resolve_metric,
+)
 from .sparse import Postings, SparseRows, sparse_knn
 
 
@@ -63,6 +72,9 @@ def _prepare(vectors: Any, queries: Any, metric: str, dtype: int) -> tuple[Any, 
     if is_binary(dtype):
         codes = as_binary(vectors)
         qb = as_binary(queries, vector_dim(codes, dtype))
+        if metric in STRUCTURE_METRICS:
+            sup = metric == SUPERSTRUCTURE
+            return (lambda q, k, p, v: structure_knn(codes, q, k, sup, v)), qb, codes.shape[0]
         jaccard = metric == JACCARD
         return (lambda q, k, p, v: binary_knn(codes, q, k, jaccard, v)), qb, codes.shape[0]
     if not is_dense_float(dtype):

@@ -4,7 +4,10 @@ Every layer that ranks or merges results (indexes, brute force, the querynode's 
 merge, the proxy's shard merge) must agree on what a "distance" means and which way is
 better, so the rules live here once. Scores follow Milvus: L2 is the squared euclidean
 distance, IP the inner product, COSINE the cosine similarity, HAMMING the number of differing
-bits and JACCARD the jaccard distance (1 - |a & b| / |a | b|).
+bits and JACCARD the jaccard distance (1 - |a & b| / |a | b|). SUBSTRUCTURE and SUPERSTRUCTURE
+(BIN_FLAT only) are match tests, as knowhere has them: a row matches SUBSTRUCTURE when the
+query's bits are all set in it, SUPERSTRUCTURE when its bits are all set in the query; matches
+score 0 and come in row order, rows that do not match are never returned.
 """
 
 from __future__ import annotations
@@ -20,12 +23,17 @@ IP = "IP"
 COSINE = "COSINE"
 HAMMING = "HAMMING"
 JACCARD = "JACCARD"
+SUBSTRUCTURE = "SUBSTRUCTURE"
+SUPERSTRUCTURE = "SUPERSTRUCTURE"
 
 FLOAT_METRICS: tuple[str, ...] = (L2, IP, COSINE)
 BINARY_METRICS: tuple[str, ...] = (HAMMING, JACCARD)
 SPARSE_METRICS: tuple[str, ...] = (IP,)
+STRUCTURE_METRICS: tuple[str, ...] = (SUBSTRUCTURE, SUPERSTRUCTURE)  # BIN_FLAT only
 
-_ASCENDING = {L2: True, HAMMING: True, JACCARD: True, IP: False, COSINE: False}
+_ASCENDING = {
+    L2: True, HAMMING: True, JACCARD: True, SUBSTRUCTURE: True, SUPERSTRUCTURE: True, IP: False, COSINE: False
+}
 
 
 def metric_ascending(metric: str) -> bool:
@@ -65,6 +73,8 @@ def resolve_metric(metric_type: str | None, dtype: int) -> str:
     """Upper-cased metric, the data type's default when empty; checked against the type."""
     metric = (metric_type or "").strip().upper() or default_metric(dtype)
     supported = metrics_for(dtype)
+    if dtype == BINARY_VECTOR and metric in STRUCTURE_METRICS:
+        return metric  # only BIN_FLAT takes them: its IndexSpec lists them, the other specs refuse
     if metric not in supported:
         raise invalid(f"metric type {metric} not found or not supported, supported: [{' '.join(supported)}]")
     return metric

@@ -12,13 +12,21 @@ import logging
 import time
 from typing import Any
 
+from pymilvus.grpc_gen.schema_pb2 import DataType
+
 from common.errors import Code, MilvusError, invalid
 from common.index import validate_index_params
 from common.rpc import rpc
 from services.coord.context import CoordContext
+from services.coord.json_index import (
+    display_field_name,
+    indexed_field,
+    is_json_index_request,
+    json_index_params,
+)
 from services.coord.meta import FLUSHED, IndexInfo, SegmentIndexInfo
 from services.coord.proxy_cache import invalidates_proxy_cache
-from services.coord.scalar_index import resolve_scalar_index
+from services.coord.scalar_index import check_scalar_type_on_vector, resolve_scalar_index
 
 log = logging.getLogger(__name__)
 
@@ -37,29 +45,57 @@ class IndexCoord:
 
     @rpc
     @invalidates_proxy_cache
-    def create_index(self, collection_id: int, field_name: str, index_name: str, params: dict[str, str]) -> int:
+    def create_index(
+        self,
+        collection_id: int,
+        field_name: str,
+        index_name: str,
+        params: dict[str, str],
+        user_params: dict[str, str] | None = None,
+    ) -> int:
+        """Define an index; ``params`` are flattened for checking, ``user_params`` are the pairs
+        as the client sent them (``params`` still JSON), which DescribeIndex gives back."""
         with self.cat.lock:
             coll = self.cat.collections.get(collection_id)
             if coll is None:
                 raise MilvusError(Code.COLLECTION_NOT_FOUND, f"collection not found[collection={collection_id}]")
-            field = coll.parsed_schema.get(field_name)
+            field = indexed_field(coll.parsed_schema, field_name)
             if field is None:
                 raise MilvusError(Code.FIELD_NOT_FOUND, f"cannot create index on non-exist field: {field_name}")
             user = {k: str(v) for k, v in params.items()}
             index_type = user.get("index_type", "AUTOINDEX") or "AUTOINDEX"
-            if not field.is_vector:
+            json_path: str | None = None
+            if field.dtype == DataType.JSON and is_json_index_request(index_type):
+                metric = ""  # a path inside a JSON field (or a "$meta" key), see json_index.py
+                normalised: dict[str, Any] = json_index_params(
+                    index_type, field, coll.parsed_schema, field_name, user
+                )
+                json_path = normalised["json_path"]
+            elif not field.is_vector:
                 # scalar: no metric; built by querynodes at load (see scalar_index.py)
                 metric = ""
-                normalised: dict[str, Any] = {"engine": resolve_scalar_index(index_type, field)}
+                normalised = {"engine": resolve_scalar_index(index_type, field)}
             else:
                 metric = user.get("metric_type", "COSINE" if index_type == "AUTOINDEX" else "")
                 if not metric:
                     raise invalid("metric type not set for vector index")
+                check_scalar_type_on_vector(index_type, field, metric)
                 build_params = {k: v for k, v in user.items() if k not in ("index_type", "metric_type")}
                 normalised = validate_index_params(index_type, metric, build_params, field.dtype, field.dim)
             name = index_name or field_name
+            if json_path is not None and not index_name:
+                # Milvus's default: the field's name plus the path, or the name of that path's index
+                same = [
+                    e
+                    for e in self.indexes_of(collection_id)
+                    if e.field_id == field.field_id and e.params.get("json_path") == json_path
+                ]
+                name = same[0].name if same else field.name + json_path
             for existing in self.indexes_of(collection_id):
                 if existing.field_id == field.field_id:
+                    other_path = existing.params.get("json_path") != json_path
+                    if json_path is not None and other_path and existing.name != name:
+                        continue  # another path of the same JSON field: allowed
                     if (
                         existing.name == name
                         and existing.index_type == index_type
@@ -80,17 +116,26 @@ class IndexCoord:
                 index_type=index_type,
                 metric_type=metric,
                 params=normalised,
-                user_params=user | {"index_type": index_type} | ({"metric_type": metric} if metric else {}),
+                user_params=({k: str(v) for k, v in user_params.items()} if user_params is not None else user)
+                | {"index_type": user.get("index_type") or index_type}
+                | ({"metric_type": user.get("metric_type") or metric} if metric else {}),
                 created_ts=self.ctx.tso.alloc(),
             )
             self.cat.save_index(idx)
             return idx.id
 
+    def field_name_of(self, idx: IndexInfo) -> str:
+        """The field an index is described under (a "$meta" path index: its dynamic key)."""
+        coll = self.cat.collections.get(idx.collection_id)
+        if coll is None:
+            return ""
+        return display_field_name(coll.parsed_schema.field_by_id(idx.field_id), idx.params)
+
     def find_index(self, collection_id: int, index_name: str = "", field_name: str = "") -> list[IndexInfo]:
         coll = self.cat.collections.get(collection_id)
         out = []
         for i in self.indexes_of(collection_id):
-            fname = coll.parsed_schema.field_by_id(i.field_id).name if coll else ""
+            fname = self.field_name_of(i)
             if (not index_name or i.name == index_name) and (not field_name or fname == field_name):
                 out.append(i)
         if not out:
@@ -102,7 +147,6 @@ class IndexCoord:
     @rpc
     def describe_index(self, collection_id: int, index_name: str = "", field_name: str = "") -> list[dict[str, Any]]:
         with self.cat.lock:
-            coll = self.cat.collections[collection_id]
             segs = [s for s in self.cat.segments.values() if s.collection_id == collection_id and s.state == FLUSHED]
             live = {s.id for s in segs}  # builds of dropped (compacted) segments no longer count
             out = []
@@ -130,7 +174,7 @@ class IndexCoord:
                     {
                         "index_id": idx.id,
                         "index_name": idx.name,
-                        "field_name": coll.parsed_schema.field_by_id(idx.field_id).name,
+                        "field_name": self.field_name_of(idx),
                         "field_id": idx.field_id,
                         "params": idx.user_params,
                         "total_rows": total + growing,
@@ -145,13 +189,18 @@ class IndexCoord:
     @rpc
     @invalidates_proxy_cache
     def drop_index(self, collection_id: int, index_name: str = "", field_name: str = "") -> None:
+        """Drop indexes; on a loaded collection only scalar ones (Milvus 2.6 datacoord's rule).
+
+        Querynodes stop using a dropped scalar index by themselves: the segment's index
+        version changes, so the dispatcher reloads it without that index.
+        """
         with self.cat.lock:
-            if collection_id in self.cat.load_infos:
-                raise invalid("index cannot be dropped, collection is loaded, please release it first")
             try:
                 found = self.find_index(collection_id, index_name, field_name)
             except MilvusError:
                 return
+            if collection_id in self.cat.load_infos and any(not self.is_scalar(i) for i in found):
+                raise invalid(f"vector index cannot be dropped on loaded collection: {collection_id}")
             for idx in found:
                 self.cat.drop_index(idx)
 

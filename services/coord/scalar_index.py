@@ -3,7 +3,8 @@
 CreateIndex on a scalar field names INVERTED, STL_SORT, Trie, BITMAP or AUTOINDEX (or no
 type: AUTOINDEX). The type rules follow Milvus's index checkers: STL_SORT on numbers only,
 Trie on strings only, BITMAP on bool/integer/string (and arrays of those) but never the
-primary key, INVERTED on everything but JSON. Scalar indexes need no build on an indexnode:
+primary key, INVERTED on everything but JSON (a JSON field takes INVERTED, BITMAP or AUTOINDEX
+on a path with a cast type: json_index.py). Scalar indexes need no build on an indexnode:
 querynodes build the in-memory structure when they load a sealed segment, so the build is
 recorded finished at once and never blocks load (only vector fields need an index to load).
 """
@@ -25,6 +26,27 @@ _NUMBERS = _INTEGERS | _FLOATS
 _STRINGS = frozenset({DataType.VarChar, DataType.String})
 
 
+def unknown_index_type(index_type: str) -> MilvusError:
+    """Milvus's answer to an index type no checker knows (WrapErrParameterInvalid wording)."""
+    return invalid(f"invalid parameter[expected=valid index][actual=invalid index type: {index_type}]")
+
+
+def check_scalar_type_on_vector(index_type: str, field: Field, metric: str) -> None:
+    """A scalar index type named on a vector field: refused as Milvus's checkTrain does.
+
+    Milvus first finds the type's checker (so the type is known), checks a sparse field's
+    metric, then asks the checker whether it builds on the field's data type.
+    """
+    name = normalize_index_type(index_type)
+    if name not in SCALAR_INDEX_TYPES or name == "AUTOINDEX":
+        return
+    if field.dtype == DataType.SparseFloatVector and metric not in ("IP", "BM25"):
+        raise invalid("only IP&BM25 is the supported metric type for sparse index")
+    raise MilvusError(
+        Code.INDEX_NOT_SUPPORTED, f"data type {dtype_name(field.dtype)} can't build with this index {name}"
+    )
+
+
 def _primitive_auto(dtype: int) -> str:
     """What AUTOINDEX builds on a scalar type (Milvus picks BITMAP for bool, else inverted/hybrid)."""
     return "BITMAP" if dtype == DataType.Bool else "INVERTED"
@@ -41,7 +63,7 @@ def resolve_scalar_index(index_type: str, field: Field) -> str:
             raise MilvusError(
                 Code.INDEX_NOT_SUPPORTED, f"data type {dtype_name(field.dtype)} can't build with this index {name}"
             )
-        raise invalid(f"invalid index type: {index_type}")
+        raise unknown_index_type(index_type)
     dtype, elem = field.dtype, field.element_type
     if name == "AUTOINDEX":
         if dtype in _NUMBERS or dtype in _STRINGS or dtype == DataType.Bool:

@@ -15,6 +15,25 @@ from services.proxy.status import guard, ok
 
 _INDEX_STATE = {"Finished": 3, "InProgress": 2, "Failed": 4}
 FLUSH_GRACE_SECONDS = 0.5
+MAX_INDEX_NAME_LENGTH = 255  # Milvus's proxy.maxNameLength
+
+
+def validate_index_name(name: str) -> None:
+    """Milvus's validateIndexName: empty means "use the field's name"; else like a collection name.
+
+    Checked byte by byte as Milvus's Go code does, so any non-ASCII letter is refused.
+    """
+    name = name.strip()
+    if not name:
+        return
+    msg = f"Invalid index name: {name}. "
+    raw = name.encode("utf-8")
+    if len(raw) > MAX_INDEX_NAME_LENGTH:
+        raise invalid(msg + f"The length of a index name must be less than {MAX_INDEX_NAME_LENGTH} characters.")
+    if not (raw[:1] == b"_" or raw[:1].isalpha()):
+        raise invalid(msg + "The first character of a index name must be an underscore or letter.")
+    if any(not (c == 0x5F or bytes([c]).isalnum()) for c in raw[1:]):
+        raise invalid(msg + "Index name can only contain numbers, letters, and underscores.")
 
 
 def index_params(extra: Any) -> dict[str, str]:
@@ -41,6 +60,7 @@ class IndexLoadHandlers:
     @guard("CreateIndex")
     def CreateIndex(self, request: Any, context: Any) -> Any:
         meta = self.ctx.cache.get(db_of(request, context), request.collection_name)
+        validate_index_name(request.index_name)
         params = index_params(request.extra_params)
         self.ctx.scheduler.run_ddl(
             lambda: self.ctx.coord.call(
@@ -49,6 +69,7 @@ class IndexLoadHandlers:
                 field_name=request.field_name,
                 index_name=request.index_name,
                 params=params,
+                user_params={kv.key: kv.value for kv in request.extra_params},
             )
         )
         self.ctx.cache.invalidate(collection_id=meta.id)
@@ -70,15 +91,12 @@ class IndexLoadHandlers:
         descs = []
         for d in found:
             params = dict(d["params"])
-            # AlterIndex properties (mmap.enabled, ...) are pairs of their own, as Milvus returns them
+            # Milvus answers with the pairs the user sent ("params" stays the client's JSON, so
+            # numbers stay numbers); AlterIndex properties (mmap.enabled, ...) follow as their own pairs
             own = [k for k in INDEX_CONFIGURABLE if k in params]
-            build = {k: v for k, v in params.items() if k not in ("index_type", "metric_type", *own)}
-            kvs = [
-                common_pb2.KeyValuePair(key="index_type", value=params.get("index_type", "")),
-                common_pb2.KeyValuePair(key="metric_type", value=params.get("metric_type", "")),
-                common_pb2.KeyValuePair(key="params", value=json.dumps(build)),
-                *(common_pb2.KeyValuePair(key=k, value=params[k]) for k in own),
-            ]
+            first = [k for k in ("index_type", "metric_type") if k in params]
+            rest = [k for k in params if k not in first and k not in own]
+            kvs = [common_pb2.KeyValuePair(key=k, value=str(params[k])) for k in (*first, *rest, *own)]
             descs.append(
                 milvus_pb2.IndexDescription(
                     index_name=d["index_name"],

@@ -106,7 +106,7 @@ class MiscHandlers:
             return milvus_pb2.GetQuerySegmentInfoResponse(status=ok(), infos=[])
         segments = {int(s["id"]): s for s in self.ctx.coord.call("segment_infos", segment_ids=sorted(holders))}
         indexes = self.ctx.coord.call("describe_index", collection_id=meta.id)
-        index = next((i for i in indexes if meta.schema.field(i["field_name"]).is_vector), None)
+        index = next((i for i in indexes if meta.schema.field_by_id(i["field_id"]).is_vector), None)
         sizes: dict[tuple[str, int], int] = {}
         for endpoint in sorted({e for es in holders.values() for e in es}):
             dist = self.ctx.router.client(endpoint).call("get_distribution")

@@ -26,7 +26,7 @@ def _err(fn, *args, **kwargs) -> MilvusError:
 def test_invalid_index_type_is_named() -> None:
     err = _err(validate_index_params, "IVF_XYZ", "L2", {}, FLOAT, 8)
     assert err.code == Code.PARAMETER_INVALID
-    assert err.message == "invalid index type: IVF_XYZ"
+    assert err.message == "invalid parameter[expected=valid index][actual=invalid index type: IVF_XYZ]"
 
 
 def test_metric_not_supported_for_binary_index() -> None:

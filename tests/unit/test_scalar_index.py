@@ -92,9 +92,11 @@ def test_rule_messages(coord: Coordinator) -> None:
         ("Trie", "age"): "TRIE are only supported on varchar field",
         ("BITMAP", "id"): "create bitmap index on primary key not supported",
         ("BITMAP", "score"): "bitmap index are only supported on bool, int, string and array field",
-        ("INVERTED", "meta"): "INVERTED are not supported on JSON field",
-        ("AUTOINDEX", "meta"): "create auto index on type:JSON is not supported",
-        ("NOPE", "age"): "invalid index type: NOPE",
+        # JSON fields take INVERTED/BITMAP/AUTOINDEX on a path, with a cast type (test_json_index.py)
+        ("INVERTED", "meta"): "json index must specify cast type: missing parameter[missing_param=json_cast_type]"
+        ": invalid parameter[expected=valid index params][actual=invalid index params]",
+        ("STL_SORT", "meta"): "STL_SORT are only supported on numeric field",
+        ("NOPE", "age"): "invalid parameter[expected=valid index][actual=invalid index type: NOPE]",
         ("HNSW", "age"): "data type Int8 can't build with this index HNSW",
     }
     for (index_type, name), message in cases.items():
