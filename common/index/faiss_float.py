@@ -43,6 +43,8 @@ class FaissFloatIndex(VectorIndex):
         self.index: Any = None
         self.nlist = 0  # effective nlist for IVF engines (0 otherwise)
         self.exact = False  # IVF_PQ kept as a flat index because the segment is too small
+        # unfiltered SearchParameters by (nprobe or ef): faiss only reads them, so searches share one
+        self._plain_params: dict[int, Any] = {}
 
     @classmethod
     def build(
@@ -114,6 +116,17 @@ class FaissFloatIndex(VectorIndex):
         return dist, labels
 
     def _params(self, params: dict[str, Any], selector: Selector | None) -> Any:
+        if selector is None:
+            knob = int(params.get("ef", 16)) if self.engine == "HNSW" else int(params.get("nprobe", 8))
+            sp = self._plain_params.get(knob)
+            if sp is None:
+                if len(self._plain_params) >= 64:
+                    self._plain_params.clear()
+                sp = self._plain_params[knob] = self._new_params(params, None)
+            return sp
+        return self._new_params(params, selector)
+
+    def _new_params(self, params: dict[str, Any], selector: Selector | None) -> Any:
         sp: Any
         if self.engine == "HNSW":
             sp = faiss.SearchParametersHNSW()

@@ -239,3 +239,34 @@ def binary_knn(
         out_d.append(d)
         out_i.append(i)
     return np.vstack(out_d), np.vstack(out_i)
+
+
+def structure_knn(
+    codes: np.ndarray, q: np.ndarray, k: int, superstructure: bool, valid: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """SUBSTRUCTURE / SUPERSTRUCTURE over packed binary rows, as knowhere's BIN_FLAT answers them.
+
+    A row matches SUBSTRUCTURE when every bit of the query is set in it (q & row == q),
+    SUPERSTRUCTURE when every bit of the row is set in the query (q & row == row). The first
+    ``k`` matching rows in row order come back with distance 0; the remaining slots are empty
+    (label -1, distance +inf), since knowhere never ranks non-matches.
+    """
+    n = codes.shape[0]
+    nq = q.shape[0]
+    dist, labels = empty_result(nq, max(k, 0), True)
+    if n == 0 or k <= 0:
+        return dist, labels
+    keep = None if valid is None else np.asarray(valid, dtype=bool)
+    block = max(1, _BLOCK_ELEMS // max(codes.size, 1))
+    for start in range(0, nq, block):
+        qb = q[start : start + block]
+        both = codes[None, :, :] & qb[:, None, :]
+        target = codes[None, :, :] if superstructure else qb[:, None, :]
+        match = (both == target).all(axis=2)
+        if keep is not None:
+            match &= keep[None, :]
+        for j, row in enumerate(match):
+            hits = np.flatnonzero(row)[:k]
+            labels[start + j, : len(hits)] = hits
+            dist[start + j, : len(hits)] = 0.0
+    return dist, labels

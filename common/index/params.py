@@ -27,7 +27,7 @@ from .dtypes import (
     VECTOR_TYPES,
     dtype_name,
 )
-from .metrics import BINARY_METRICS, FLOAT_METRICS, SPARSE_METRICS, resolve_metric
+from .metrics import BINARY_METRICS, FLOAT_METRICS, SPARSE_METRICS, STRUCTURE_METRICS, resolve_metric
 
 INT_MAX = 2**31 - 1
 MAX_DIM = 32768
@@ -89,7 +89,7 @@ SPECS: dict[str, IndexSpec] = {
             (_EF, *_RANGE),
             extra_metrics={BINARY_VECTOR: BINARY_METRICS},
         ),
-        IndexSpec("BIN_FLAT", _BIN, BINARY_METRICS, (), _RANGE),
+        IndexSpec("BIN_FLAT", _BIN, BINARY_METRICS + STRUCTURE_METRICS, (), _RANGE),
         IndexSpec("BIN_IVF_FLAT", _BIN, BINARY_METRICS, (_NLIST,), (_NPROBE, *_RANGE)),
         IndexSpec("SPARSE_INVERTED_INDEX", _SPARSE, SPARSE_METRICS, (_DROP_BUILD,), (_DROP_SEARCH,)),
         IndexSpec("SPARSE_WAND", _SPARSE, SPARSE_METRICS, (_DROP_BUILD,), (_DROP_SEARCH,)),
@@ -143,14 +143,13 @@ def flatten_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _coerce(rule: Rule, value: Any) -> Any:
     """The value as the rule's type, or MilvusError naming the parameter."""
-    bad = MilvusError(Code.PARAMETER_INVALID, f"{rule.name} out of range: [{_fmt(rule.lo)}, {_fmt(rule.hi)}]")
     if isinstance(value, bool):
-        raise bad
+        raise _out_of_range(rule)
     try:
         if rule.kind is int:
             if isinstance(value, float):
                 if not value.is_integer():
-                    raise bad
+                    raise _out_of_range(rule)
                 num: float = int(value)
             else:
                 num = int(str(value).strip())
@@ -159,8 +158,12 @@ def _coerce(rule: Rule, value: Any) -> Any:
     except (TypeError, ValueError):
         raise invalid(f"invalid {rule.name}: {value}, must be a {rule.kind.__name__}") from None
     if math.isnan(num) or num < rule.lo or num > rule.hi or (rule.hi_open and num >= rule.hi):
-        raise bad
+        raise _out_of_range(rule)
     return num
+
+
+def _out_of_range(rule: Rule) -> MilvusError:
+    return MilvusError(Code.PARAMETER_INVALID, f"{rule.name} out of range: [{_fmt(rule.lo)}, {_fmt(rule.hi)}]")
 
 
 def _fmt(x: float) -> str:
@@ -185,7 +188,7 @@ def get_spec(index_type: str) -> IndexSpec:
     name = normalize_index_type(index_type)
     spec = SPECS.get(name)
     if spec is None:
-        raise invalid(f"invalid index type: {index_type}")
+        raise invalid(f"invalid parameter[expected=valid index][actual=invalid index type: {index_type}]")
     return spec
 
 
@@ -245,13 +248,48 @@ def resolve_engine(index_type: str, dtype: int) -> str:
     return name
 
 
-def validate_search_params(index_type: str, params: Mapping[str, Any], k: int | None = None) -> dict[str, Any]:
+def validate_search_params(
+    index_type: str, params: Mapping[str, Any] | None, k: int | None = None
+) -> dict[str, Any]:
     """Check search parameters for an index type; returns them normalised with defaults.
 
     ``k`` (the top-k) enables the HNSW rule that ``ef`` must be at least ``k``; when ``ef``
     is absent it defaults to ``max(k, 16)`` (AUTOINDEX: a floor chosen by ``level``).
-    Unknown keys are dropped; radius/range_filter are kept for range search.
+    Unknown keys are dropped; radius/range_filter are kept for range search. Valid results are
+    memoised (every search of a collection repeats the same few parameter sets): a copy of the
+    normalised dict comes back, errors are raised afresh each time.
     """
+    key = _memo_key(index_type, params, k)
+    if key is not None:
+        hit = _VALID_SEARCH.get(key)
+        if hit is not None:
+            return dict(hit)
+    out = _validate_search_params(index_type, params, k)
+    if key is not None:
+        if len(_VALID_SEARCH) >= _MEMO_SIZE:
+            _VALID_SEARCH.clear()
+        _VALID_SEARCH[key] = dict(out)
+    return out
+
+
+_MEMO_SIZE = 1024
+_VALID_SEARCH: dict[tuple[Any, ...], dict[str, Any]] = {}
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _memo_key(index_type: str, params: Mapping[str, Any] | None, k: int | None) -> tuple[Any, ...] | None:
+    """A hashable key for a flat parameter set of scalars (None: not memoisable, e.g. nested dicts).
+    Each value's type is part of the key: ``True`` and ``1`` hash alike but validate differently."""
+    items = []
+    for name, value in (params or {}).items():
+        if type(value) not in _SCALARS:
+            return None
+        items.append((name, type(value), value))
+    items.sort(key=lambda item: item[0])
+    return (index_type, k, tuple(items))
+
+
+def _validate_search_params(index_type: str, params: Mapping[str, Any] | None, k: int | None) -> dict[str, Any]:
     spec = get_spec(index_type)
     flat = flatten_params(params)
     out = _apply(spec.search, flat, fill_defaults=True)

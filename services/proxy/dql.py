@@ -57,11 +57,16 @@ class DqlHandlers:
         gts = self.reader.guarantee_ts(meta, request)
         if not iterator:
             return gts, 0
-        return gts, gts if gts > 1 else int(self.ctx.coord.call("alloc_timestamp"))
+        # an iterator's first call reads at a fresh timestamp, and every later page at the same one
+        ts = max(gts, int(self.ctx.coord.call("alloc_timestamp")))
+        self.ctx.ticker.report()
+        return ts, ts
 
-    def _searcher(self, meta: CollectionMeta, ann: AnnSearch, partition_ids: list[int], gts: int) -> Any:
+    def _searcher(
+        self, meta: CollectionMeta, ann: AnnSearch, partition_ids: list[int], gts: int, read_ts: int = 0
+    ) -> Any:
         def search(k: int, fetch: list[str], params: dict[str, Any] | None = None) -> Hits | None:
-            return run_ann(self.reader, meta, ann, k, fetch, partition_ids, gts, search_params=params)
+            return run_ann(self.reader, meta, ann, k, fetch, partition_ids, gts, search_params=params, read_ts=read_ts)
 
         return search
 
@@ -81,7 +86,7 @@ class DqlHandlers:
         plan = plan_outputs(schema, list(request.output_fields), include_pk=False)
         partition_ids = self._partitions(meta, request.partition_names)
         gts, session_ts = self._read_ts(meta, request, iterator)
-        search = self._searcher(meta, ann, partition_ids, gts)
+        search = self._searcher(meta, ann, partition_ids, gts, gts if iterator else 0)  # iterators: MVCC at gts
         pk_type = schema.primary.dtype
         last_bound = None
         if group is not None:
@@ -99,11 +104,12 @@ class DqlHandlers:
             )
         if ann.round_decimal >= 0:
             picked.scores = np.round(picked.scores, ann.round_decimal)
-        result = encode(schema, plan, ann.nq, ann.topk, picked, group.field if group else None)
+        reply = milvus_pb2.SearchResults(status=ok(), collection_name=meta.name, session_ts=session_ts)
+        result = encode(schema, plan, ann.nq, ann.topk, picked, group.field if group else None, into=reply.results)
         if it is not None and last_bound is not None:
             result.search_iterator_v2_results.token = it.token
             result.search_iterator_v2_results.last_bound = last_bound
-        return milvus_pb2.SearchResults(status=ok(), results=result, collection_name=meta.name, session_ts=session_ts)
+        return reply
 
     @guard("HybridSearch")
     def HybridSearch(self, request: Any, context: Any) -> Any:
@@ -138,8 +144,9 @@ class DqlHandlers:
             futures = [_SUB_POOL.submit(contextvars.copy_context().run, sub, ann) for ann in anns]
             subs = [f.result() for f in futures]
         picked = rerank(rank, subs, [a.metric for a in anns], nq, plan.fetch, group)
-        result = encode(schema, plan, nq, rank.limit, picked, group.field if group else None)
-        return milvus_pb2.SearchResults(status=ok(), results=result, collection_name=meta.name)
+        reply = milvus_pb2.SearchResults(status=ok(), collection_name=meta.name)
+        encode(schema, plan, nq, rank.limit, picked, group.field if group else None, into=reply.results)
+        return reply
 
     def _sub_search(
         self,
@@ -184,6 +191,7 @@ class DqlHandlers:
             )
         partition_ids = self._partitions(meta, request.partition_names)
         gts, session_ts = self._read_ts(meta, request, bool_param(params, "iterator"))
+        read_ts = gts if bool_param(params, "iterator") else 0  # iterator pages read at their snapshot
         params_values = expr_params(request.expr_template_values)
         if count_only:
             replies = self.reader.fan_out(
@@ -195,6 +203,7 @@ class DqlHandlers:
                 output_fields=[],
                 limit=None,
                 guarantee_ts=gts,
+                read_ts=read_ts,
                 count_only=True,
             )
             total = sum(int(r["count"]) for r in replies)
@@ -218,6 +227,7 @@ class DqlHandlers:
             output_fields=plan.fetch,
             limit=window,
             guarantee_ts=gts,
+            read_ts=read_ts,
         )
         rows = merge_rows([r["rows"] for r in replies], schema.primary.name, limit, offset)
         if not rows:

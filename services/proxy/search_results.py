@@ -44,14 +44,30 @@ def take(hits: Hits, flat: np.ndarray, names: list[str]) -> dict[str, np.ndarray
 
 def from_hits(hits: Hits, offset: int, limit: int, names: list[str]) -> Picked:
     """Per query the filled hits ``offset .. offset + limit`` of merged ``hits``."""
-    flat_parts: list[np.ndarray] = []
-    topks: list[int] = []
-    for q in range(hits.nq):
-        idx = np.flatnonzero(hits.filled[q])[offset : offset + limit]
-        flat_parts.append(q * hits.k + idx)
-        topks.append(len(idx))
-    flat = np.concatenate(flat_parts) if flat_parts else np.empty(0, dtype=np.int64)
+    filled = hits.filled
+    if not offset and limit >= hits.k and filled.all():  # the common case: every hit, as it is
+        flat = np.arange(filled.size)
+        topks = [hits.k] * hits.nq
+    else:
+        seen = np.cumsum(filled, axis=1)  # 1-based rank of each filled hit within its query
+        chosen = filled & (seen > offset) & (seen <= offset + limit)
+        flat = np.flatnonzero(chosen)  # row-major: query order, then rank order
+        topks = np.count_nonzero(chosen, axis=1).tolist()
     return Picked(hits.pks.reshape(-1)[flat], hits.scores.reshape(-1)[flat], topks, take(hits, flat, names))
+
+
+def _packed_field(number: int, payload: bytes) -> bytes:
+    """Wire bytes of a packed repeated field: tag (length-delimited), varint length, payload."""
+    head = bytearray([number << 3 | 2])
+    n = len(payload)
+    while n >= 0x80:
+        head.append(n & 0x7F | 0x80)
+        n >>= 7
+    head.append(n)
+    return bytes(head) + payload
+
+
+_SCORES_FIELD = schema_pb2.SearchResultData.DESCRIPTOR.fields_by_name["scores"].number
 
 
 def encode(
@@ -61,14 +77,25 @@ def encode(
     top_k: int,
     picked: Picked,
     group_field: Field | None = None,
+    into: schema_pb2.SearchResultData | None = None,
 ) -> schema_pb2.SearchResultData:
-    """SearchResultData for ``picked``; scores are sent as they are (already rounded)."""
-    result = schema_pb2.SearchResultData(num_queries=nq, top_k=top_k, primary_field_name=schema.primary.name)
+    """SearchResultData for ``picked`` (written into ``into`` when given, e.g. the ``results`` of the
+    reply, which saves copying it); scores are sent as they are (already rounded)."""
+    result = schema_pb2.SearchResultData() if into is None else into
+    result.SetInParent()
+    result.num_queries = nq
+    result.top_k = top_k
+    result.primary_field_name = schema.primary.name
     pks = picked.pks
     if pks.dtype == object and schema.primary.dtype == INT64:
         pks = pks.astype(np.int64)
-    result.ids.CopyFrom(encode_ids(pks, schema.primary.dtype))
-    result.scores.extend(np.asarray(picked.scores, dtype=np.float32).tolist())
+    if len(pks) and schema.primary.dtype == INT64:
+        result.ids.int_id.data.extend(np.asarray(pks, dtype=np.int64).tolist())
+    else:
+        result.ids.CopyFrom(encode_ids(pks, schema.primary.dtype))
+    scores = np.ascontiguousarray(picked.scores, dtype="<f4")
+    if len(scores):  # the float32 bytes are the packed field's payload: no Python floats in between
+        result.MergeFromString(_packed_field(_SCORES_FIELD, scores.tobytes()))
     result.topks.extend(picked.topks)
     if len(pks):
         result.fields_data.extend(encode_outputs(schema, picked.cols, plan))

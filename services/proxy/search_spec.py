@@ -86,15 +86,44 @@ class AnnSearch:
         return validate_search_params(self.index_type, merged, k=None)
 
 
-def parse_ann(ctx: ProxyContext, meta: CollectionMeta, request: Any, advanced: bool = False) -> AnnSearch:
-    """Validate one SearchRequest (or a HybridSearch sub-request) against the collection.
+@dataclass(frozen=True)
+class _Plan:
+    """What a request's ``search_params`` resolve to against one collection and its indexes."""
 
-    ``advanced`` (a hybrid sub-request) ignores ``offset``, as Milvus does.
-    """
+    anns: str
+    field: Field
+    metric: str
+    index_type: str
+    topk: int
+    offset: int
+    round_decimal: int
+    search_params: dict[str, Any]
+
+
+# Validated plans by (collection meta, advanced, search_params key/values). A collection serves
+# the same few parameter sets over and over; an entry is used only while the meta object and the
+# cached index list it was made from are still the current ones (DDL replaces them).
+_PLANS: dict[tuple[int, bool, tuple[tuple[str, str], ...]], tuple[CollectionMeta, Any, _Plan]] = {}
+_MAX_PLANS = 1024
+
+
+def _plan(ctx: ProxyContext, meta: CollectionMeta, params: dict[str, str], advanced: bool) -> _Plan:
+    indexes = ctx.cache.indexes(meta.id)
+    key = (meta.id, advanced, tuple(params.items()))
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0] is meta and hit[1] is indexes:
+        return hit[2]
+    plan = _validate_plan(meta, indexes, params, advanced)
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[key] = (meta, indexes, plan)
+    return plan
+
+
+def _validate_plan(
+    meta: CollectionMeta, indexes: list[dict[str, Any]], params: dict[str, str], advanced: bool
+) -> _Plan:
     schema = meta.schema
-    params = {kv.key: kv.value for kv in request.search_params}
-    if "ids" in request.DESCRIPTOR.fields_by_name and request.HasField("ids"):
-        raise MilvusError(Code.UNIMPLEMENTED, "search by primary keys is not supported by Quiver yet")
     vectors = schema.vector_fields
     anns = params.get("anns_field", "")
     if not anns:
@@ -120,11 +149,11 @@ def parse_ann(ctx: ProxyContext, meta: CollectionMeta, request: Any, advanced: b
         raise invalid(f"search params is not valid JSON: {params.get('params')}") from exc
     if not isinstance(sp, dict):
         raise invalid(f"search params must be a JSON object: {params.get('params')}")
-    indexes = [i for i in ctx.cache.indexes(meta.id) if i["field_name"] == anns]
-    if not indexes:
+    found = [i for i in indexes if i["field_name"] == anns]
+    if not found:
         raise MilvusError(Code.INDEX_NOT_FOUND, f"index not found[collection={meta.name}][field={anns}]")
-    index_type = indexes[0]["params"].get("index_type", "")
-    metric = indexes[0]["params"].get("metric_type", "")
+    index_type = found[0]["params"].get("index_type", "")
+    metric = found[0]["params"].get("metric_type", "")
     asked = params.get("metric_type") or sp.pop("metric_type", "")
     if asked and asked.upper() != metric.upper():
         raise invalid(f"metric type not match: invalid parameter[expected={metric}][actual={asked}]")
@@ -132,16 +161,28 @@ def parse_ann(ctx: ProxyContext, meta: CollectionMeta, request: Any, advanced: b
     if isinstance(inner, dict):
         sp.update(inner)
     search_params = validate_search_params(index_type, sp, k=topk)
-    queries = decode_placeholder_group(request.placeholder_group, fld)
+    return _Plan(anns, fld, metric, index_type, topk, offset, round_decimal, search_params)
+
+
+def parse_ann(ctx: ProxyContext, meta: CollectionMeta, request: Any, advanced: bool = False) -> AnnSearch:
+    """Validate one SearchRequest (or a HybridSearch sub-request) against the collection.
+
+    ``advanced`` (a hybrid sub-request) ignores ``offset``, as Milvus does.
+    """
+    params = {kv.key: kv.value for kv in request.search_params}
+    if "ids" in request.DESCRIPTOR.fields_by_name and request.HasField("ids"):
+        raise MilvusError(Code.UNIMPLEMENTED, "search by primary keys is not supported by Quiver yet")
+    plan = _plan(ctx, meta, params, advanced)
+    queries = decode_placeholder_group(request.placeholder_group, plan.field)
     return AnnSearch(
-        anns=anns,
-        field=fld,
-        metric=metric,
-        index_type=index_type,
-        topk=topk,
-        offset=offset,
-        round_decimal=round_decimal,
-        search_params=search_params,
+        anns=plan.anns,
+        field=plan.field,
+        metric=plan.metric,
+        index_type=plan.index_type,
+        topk=plan.topk,
+        offset=plan.offset,
+        round_decimal=plan.round_decimal,
+        search_params=dict(plan.search_params),  # each search may adjust its own copy
         queries=queries,
         expr=request.dsl,
         expr_params=expr_params(request.expr_template_values),
@@ -158,8 +199,10 @@ def run_ann(
     partition_ids: list[int],
     guarantee_ts: int,
     search_params: dict[str, Any] | None = None,
+    read_ts: int = 0,
 ) -> Hits | None:
-    """The best ``k`` distinct-pk hits per query over every shard (None: no segment answered)."""
+    """The best ``k`` distinct-pk hits per query over every shard (None: no segment answered);
+    ``read_ts`` > 0 reads at that timestamp (an iterator's snapshot)."""
     replies = reader.fan_out(
         meta,
         "search",
@@ -174,8 +217,11 @@ def run_ann(
         expr_params=ann.expr_params,
         output_fields=output_fields,
         guarantee_ts=guarantee_ts,
+        read_ts=read_ts,
     )
     parts = [Hits.from_wire(r) for r in replies if not r.get("empty")]
     if not parts:
         return None
+    if len(parts) == 1 and parts[0].k == k:
+        return parts[0]  # one querynode's reply is merged already (the same merge_hits, same k)
     return merge_hits(parts, k, ann.ascending)

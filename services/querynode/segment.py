@@ -53,6 +53,7 @@ class Segment:
     version: str = "growing"
     max_ts: int = 0
     min_ts: int = -1  # the oldest row's timestamp (-1: not computed yet), to skip the TTL mask cheaply
+    has_deletes: bool = False  # a delete ts was ever set: reads scan the delete column only then
 
     def __post_init__(self) -> None:
         if self.store.n:
@@ -111,6 +112,7 @@ class Segment:
         hit &= cols[TS][:n] < ts
         hit &= (deleted == 0) | (deleted > ts)
         if hit.any():
+            self.has_deletes = True  # before the values: a read that sees them also scans them
             self.store.set_values(DELETED, hit, ts)
         return int(hit.sum())
 
@@ -119,10 +121,11 @@ class Segment:
         mask: np.ndarray | None = None
         if self.max_ts > query_ts:
             mask = cols[TS][:n] <= query_ts
-        deleted = cols[DELETED][:n]
-        if deleted.any():
-            alive = (deleted == 0) | (deleted > query_ts)
-            mask = alive if mask is None else mask & alive
+        if self.has_deletes:  # a 100k-row column scan per search otherwise
+            deleted = cols[DELETED][:n]
+            if deleted.any():
+                alive = (deleted == 0) | (deleted > query_ts)
+                mask = alive if mask is None else mask & alive
         fresh = self._unexpired(cols, n, query_ts)
         if fresh is not None:
             mask = fresh if mask is None else mask & fresh
