@@ -27,10 +27,9 @@ def _expected(metric: str, valid: np.ndarray | None, k: int) -> list[list[int]]:
     bits_x = np.unpackbits(DATA, axis=1).astype(bool)
     out = []
     for q in np.unpackbits(QUERIES, axis=1).astype(bool):
-        if metric == "SUBSTRUCTURE":
-            match = ~(q[None, :] & ~bits_x).any(axis=1)  # every query bit set in the row
-        else:
-            match = ~(bits_x & ~q[None, :]).any(axis=1)  # every row bit set in the query
+        # SUBSTRUCTURE: every query bit is set in the row; SUPERSTRUCTURE: every row bit is set in the query
+        inside = q[None, :] & ~bits_x if metric == "SUBSTRUCTURE" else bits_x & ~q[None, :]
+        match = ~inside.any(axis=1)
         if valid is not None:
             match &= valid
         out.append([int(i) for i in np.flatnonzero(match)[:k]])
