@@ -113,14 +113,19 @@ class Schema:
     properties: tuple[tuple[str, str], ...] = ()  # the collection's properties (TTL, mmap, ...), sorted
     _by_name: dict[str, Field] = dc_field(init=False, repr=False, compare=False)
     _by_id: dict[int, Field] = dc_field(init=False, repr=False, compare=False)
+    _primary: Field | None = dc_field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {f.name: f for f in self.fields})
         object.__setattr__(self, "_by_id", {f.field_id: f for f in self.fields})
+        object.__setattr__(self, "_primary", next((f for f in self.fields if f.is_primary), None))
 
     @property
     def primary(self) -> Field:
-        return next(f for f in self.fields if f.is_primary)
+        """The primary key field (looked up once: every search and insert asks for it)."""
+        if self._primary is None:
+            raise MilvusError(Code.PARAMETER_INVALID, f"schema of {self.name!r} has no primary key field")
+        return self._primary
 
     def get(self, name: str) -> Field | None:
         return self._by_name.get(name)

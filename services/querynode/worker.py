@@ -78,7 +78,7 @@ class SealedStore:
 def search_segments(
     segments: list[Segment], query_ts: int, flt: Filter | None, kwargs: dict[str, Any]
 ) -> list[Hits]:
-    """Top-k per segment (with output fields); segments without a hit when fields are asked are left out."""
+    """Top-k per segment (with output fields); segments without a hit are left out."""
     spec_args = {k: v for k, v in kwargs.items() if k not in FILTER_KWARGS}
     unknown = sorted(set(spec_args) - _SPEC_FIELDS)
     if unknown:  # never drop an option silently: the answer would ignore it
@@ -86,11 +86,13 @@ def search_segments(
     spec = SearchSpec(filter=flt, **spec_args)
     parts: list[Hits] = []
     for seg in segments:
-        hits, offsets = seg.search(spec, query_ts)
-        if spec.output_fields and hits.filled.any():
-            hits.fields = seg.take(offsets.reshape(-1), spec.output_fields)
-        elif spec.output_fields:
+        if seg.num_rows == 0:  # an empty growing segment: nothing to find, and one part less to merge
             continue
+        hits, offsets = seg.search(spec, query_ts)
+        if not hits.filled.any():
+            continue
+        if spec.output_fields:
+            hits.fields = seg.take(offsets.reshape(-1), spec.output_fields)
         parts.append(hits)
     return parts
 
