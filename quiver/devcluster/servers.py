@@ -12,6 +12,7 @@ import abc
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -52,14 +53,41 @@ class ServerNotInstalled(RuntimeError):
     """The binary is missing: run scripts/install-servers.sh."""
 
 
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (all held open while choosing, so none repeats)."""
-    socks = []
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux; a common default elsewhere)."""
     try:
-        for _ in range(count):
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports, chosen outside the ephemeral range.
+
+    A port handed out by ``bind(0)`` comes from the ephemeral range, where every outgoing
+    connection of the processes started meanwhile also takes its local port: between choosing a
+    port and the server binding it, a client socket can grab it ("address already in use"). So
+    ports are drawn at random below (or above) that range and each is checked by binding it; all
+    are held open while choosing, so none repeats.
+    """
+    low, high = _ephemeral_range()
+    pools = [range(max(1024, low - 20000), low), range(high + 1, 65536)]
+    candidates = [p for pool in pools for p in pool]
+    socks: list[socket.socket] = []
+    try:
+        for port in random.sample(candidates, len(candidates)):
+            if len(socks) == count:
+                break
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
+        if len(socks) < count:
+            raise OSError(f"no {count} free loopback ports outside the ephemeral range {low}-{high}")
         return [int(s.getsockname()[1]) for s in socks]
     finally:
         for s in socks:
