@@ -174,6 +174,8 @@ class DqlHandlers:
         params = {kv.key: kv.value for kv in request.query_params}
         limit = int_param(params, "limit")
         offset = int_param(params, "offset", 0) or 0
+        if offset < 0:
+            raise invalid(f"invalid max query result window, offset [{offset}] is invalid, should be gte than 0")
         expr = request.expr or ""
         requested = [f.strip() for f in request.output_fields]
         count_only = any(f.lower() == "count(*)" for f in requested)

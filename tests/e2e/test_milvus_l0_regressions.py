@@ -77,6 +77,16 @@ def test_bad_delete_expression_names_the_delete_plan(client: MilvusClient, loade
     assert client.query(loaded, filter="", output_fields=["count(*)"])[0]["count(*)"] == NB
 
 
+def test_query_window_and_negative_offset(client: MilvusClient, loaded: str) -> None:
+    for kw in ({"limit": 16385}, {"limit": 1, "offset": 16384}, {"limit": 16384, "offset": 1}):
+        err = _error(client.query, loaded, filter="", **kw)
+        assert err.code == 1100
+        assert "invalid max query result window, (offset+limit) should be in range [1, 16384]" in err.message
+    err = _error(client.query, loaded, filter="", limit=10, offset=-1)
+    assert err.code == 1100
+    assert "invalid max query result window, offset [-1] is invalid, should be gte than 0" in err.message
+
+
 def test_segment_info(client: MilvusClient, loaded: str) -> None:
     persistent = client.list_persistent_segments(loaded)
     assert persistent and sum(s.num_rows for s in persistent) == NB
