@@ -7,29 +7,17 @@ name the problem with Milvus's code and leave the schema and the data as they we
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from typing import Any
 
 import numpy as np
 import pytest
 from pymilvus import DataType, MilvusClient, MilvusException
 
+from tests.e2e.rest_call import post_v2
 from tests.e2e.server import StandaloneServer
 
 DIM = 8
-
-
-def _rest(server: StandaloneServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{server.http_port}/v2/vectordb{path}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        out: dict[str, Any] = json.loads(resp.read())
-    return out
 
 
 def _collection(c: MilvusClient, name: str, rows: int = 30) -> list[dict[str, Any]]:
@@ -146,12 +134,12 @@ def test_rest_add_field(server: StandaloneServer) -> None:
     _collection(c, name, rows=5)
     body = {"collectionName": name,
             "schema": {"fieldName": "level", "dataType": "Int32", "nullable": True, "defaultValue": 3}}
-    assert _rest(server, "/collections/fields/add", body)["code"] == 0
+    assert post_v2(server, "/collections/fields/add", body)["code"] == 0
     assert all(r["level"] == 3 for r in c.query(name, filter="id >= 0", output_fields=["level"]))
-    bad = _rest(server, "/collections/fields/add",
+    bad = post_v2(server, "/collections/fields/add",
                 {"collectionName": name, "schema": {"fieldName": "z", "dataType": "Int32"}})
     assert bad["code"] == 1100 and "added field must be nullable" in bad["message"]
-    desc = _rest(server, "/collections/describe", {"collectionName": name})["data"]
+    desc = post_v2(server, "/collections/describe", {"collectionName": name})["data"]
     assert [f["name"] for f in desc["fields"]][-1] == "level"
 
 

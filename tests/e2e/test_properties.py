@@ -6,29 +6,17 @@ metadata and data as they were.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from typing import Any
 
 import numpy as np
 import pytest
 from pymilvus import DataType, MilvusClient, MilvusException
 
+from tests.e2e.rest_call import post_v2
 from tests.e2e.server import StandaloneServer
 
 DIM = 8
-
-
-def _rest(server: StandaloneServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{server.http_port}/v2/vectordb{path}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        out: dict[str, Any] = json.loads(resp.read())
-    return out
 
 
 def _make(c: MilvusClient, name: str, rows: int = 20, **kwargs: Any) -> None:
@@ -75,12 +63,12 @@ def test_collection_properties(server: StandaloneServer) -> None:
     c.release_collection("props_coll")
     c.alter_collection_properties("props_coll", {"mmap.enabled": True})
     assert c.describe_collection("props_coll")["properties"]["mmap.enabled"] == "True"
-    rest = _rest(server, "/collections/alter_properties",
+    rest = post_v2(server, "/collections/alter_properties",
                  {"collectionName": "props_coll", "properties": {"collection.ttl.seconds": 60}})
     assert rest["code"] == 0
-    desc = _rest(server, "/collections/describe", {"collectionName": "props_coll"})["data"]
+    desc = post_v2(server, "/collections/describe", {"collectionName": "props_coll"})["data"]
     assert {"key": "collection.ttl.seconds", "value": "60"} in desc["properties"]
-    assert _rest(server, "/collections/drop_properties",
+    assert post_v2(server, "/collections/drop_properties",
                  {"collectionName": "props_coll", "propertyKeys": ["mmap.enabled"]})["code"] == 0
     assert "mmap.enabled" not in c.describe_collection("props_coll")["properties"]
 
@@ -102,7 +90,7 @@ def test_field_index_and_database_properties(server: StandaloneServer) -> None:
     assert tag["params"]["max_length"] == 16
     c.insert("props_field", [{"id": 99, "v": [0.0] * DIM, "tag": "x" * 12}])
     assert c.query("props_field", filter="id == 99", output_fields=["tag"])[0]["tag"] == "x" * 12
-    rest = _rest(server, "/collections/fields/alter_properties",
+    rest = post_v2(server, "/collections/fields/alter_properties",
                  {"collectionName": "props_field", "fieldName": "tag", "fieldParams": {"max_length": 20}})
     assert rest["code"] == 0
 
@@ -115,7 +103,7 @@ def test_field_index_and_database_properties(server: StandaloneServer) -> None:
              "index not found[indexName=nope]")
     c.alter_index_properties("props_field", "v_idx", {"mmap.enabled": True})
     assert c.describe_index("props_field", "v_idx")["mmap.enabled"].lower() == "true"
-    assert _rest(server, "/indexes/describe",
+    assert post_v2(server, "/indexes/describe",
                  {"collectionName": "props_field", "indexName": "v_idx"})["data"][0]["mmapEnabled"].lower() == "true"
     c.drop_index_properties("props_field", "v_idx", ["mmap.enabled"])
     assert "mmap.enabled" not in c.describe_index("props_field", "v_idx")
@@ -129,8 +117,8 @@ def test_field_index_and_database_properties(server: StandaloneServer) -> None:
     c.drop_database_properties("props_db", ["database.max.collections"])
     assert "database.max.collections" not in c.describe_database("props_db")
     _refused(lambda: c.alter_database_properties("props_nodb", {"a": "b"}), 800, "database not found")
-    assert _rest(server, "/databases/alter", {"dbName": "props_db", "properties": {"k": "v"}})["code"] == 0
-    got = _rest(server, "/databases/describe", {"dbName": "props_db"})["data"]
+    assert post_v2(server, "/databases/alter", {"dbName": "props_db", "properties": {"k": "v"}})["code"] == 0
+    got = post_v2(server, "/databases/describe", {"dbName": "props_db"})["data"]
     assert {"key": "k", "value": "v"} in got["properties"]
 
 
@@ -158,7 +146,7 @@ def test_rename_collection(server: StandaloneServer) -> None:
     other = MilvusClient(uri=server.uri, db_name="ren_db")
     assert other.list_collections() == ["ren_d"] and _count(other, "ren_d") == 20
     assert other.describe_collection("ren_d")["collection_name"] == "ren_d"
-    assert _rest(server, "/collections/rename", {"dbName": "ren_db", "collectionName": "ren_d",
+    assert post_v2(server, "/collections/rename", {"dbName": "ren_db", "collectionName": "ren_d",
                                                  "newCollectionName": "ren_e"})["code"] == 0
     assert other.list_collections() == ["ren_e"]
 
@@ -206,5 +194,5 @@ def test_truncate_collection(server: StandaloneServer) -> None:
     c.insert("trunc_coll", [{"id": 1, "v": [0.4] * DIM, "tag": "after"}])
     assert c.query("trunc_coll", filter="id >= 0", output_fields=["tag"]) == [{"id": 1, "tag": "after"}]
     _refused(lambda: c.truncate_collection("trunc_missing"), 100, "trunc_missing")
-    assert _rest(server, "/collections/truncate", {"collectionName": "trunc_coll"})["code"] == 0
+    assert post_v2(server, "/collections/truncate", {"collectionName": "trunc_coll"})["code"] == 0
     assert _count(c, "trunc_coll") == 0

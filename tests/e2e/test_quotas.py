@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
 import pytest
 import yaml
 from pymilvus import DataType, MilvusClient
@@ -25,6 +24,7 @@ from pymilvus.exceptions import MilvusException
 from quiver.devcluster import ClusterLayout
 from tests.e2e.cluster_server import ClusterServer
 from tests.e2e.conftest import MODES
+from tests.e2e.rest_call import post_v2
 from tests.e2e.server import StandaloneServer
 
 pytestmark = pytest.mark.e2e
@@ -87,12 +87,6 @@ def _client(srv: Any) -> MilvusClient:
     return MilvusClient(uri=srv.uri)
 
 
-def _rest(srv: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    resp = httpx.post(f"http://127.0.0.1:{srv.http_port}/v2/vectordb/{path}", json=body, timeout=60)
-    assert resp.status_code == 200, resp.text
-    return resp.json()  # type: ignore[no-any-return]
-
-
 def _fails(code: int, call: Any, *args: Any, **kwargs: Any) -> str:
     with pytest.raises(MilvusException) as exc:
         call(*args, **kwargs)
@@ -144,11 +138,11 @@ def test_request_size_and_read_shape_limits(limited: Any) -> None:
     with pytest.raises((MilvusException, grpc.RpcError)) as exc:  # ~300 KB > serverMaxRecvSize
         client.insert("shape", [{"id": i, "vector": [0.5] * DIM, "pad": "x" * 300} for i in range(1000)])
     assert "larger than max" in str(exc.value) or "RESOURCE_EXHAUSTED" in str(exc.value)
-    reply = _rest(limited, "entities/insert", {"dbName": "shape_db", "collectionName": "shape",
+    reply = post_v2(limited, "entities/insert", {"dbName": "shape_db", "collectionName": "shape",
                                                "data": [{"id": 5000 + i, "vector": [0.1] * DIM} for i in range(1500)]})
     assert reply["code"] == 1102 and "maxInsertSize" in reply["message"], reply
     big = [{"id": 7000 + i, "vector": [0.1] * DIM, "pad": "x" * 300} for i in range(1000)]
-    reply = _rest(limited, "entities/insert", {"dbName": "shape_db", "collectionName": "shape", "data": big})
+    reply = post_v2(limited, "entities/insert", {"dbName": "shape_db", "collectionName": "shape", "data": big})
     assert reply["code"] == 1102 and "exceeds serverMaxRecvSize 262144" in reply["message"], reply
     client.load_collection("shape")
     vectors = [[0.1] * DIM for _ in range(4)]
@@ -175,7 +169,7 @@ def test_rates_per_collection_and_cluster_wide(limited: Any) -> None:
     message = _fails(8, client.insert, "ra", _rows(5, 1000), **NO_RETRY)
     assert message.endswith("rate limit exceeded[rate=209.7152]")
     client.insert("rb", rows, **NO_RETRY)  # another collection has its own bucket
-    reply = _rest(limited, "entities/insert", {"dbName": "rate_db", "collectionName": "rb",
+    reply = post_v2(limited, "entities/insert", {"dbName": "rate_db", "collectionName": "rb",
                                                "data": _rows(2, 2000)})
     assert reply["code"] == 8 and "rate limit exceeded[rate=209.7152]" in reply["message"], reply
     client.upsert("ra", _rows(300), **NO_RETRY)  # upserts have their own rate
@@ -190,7 +184,7 @@ def test_rates_per_collection_and_cluster_wide(limited: Any) -> None:
     client.search("rb", vector, limit=1, **NO_RETRY)  # per-collection search rate
     client.query("ra", filter="id >= 0", limit=1, **NO_RETRY)
     assert _fails(8, client.query, "rb", filter="id >= 0", limit=1, **NO_RETRY).endswith("[rate=0.1]")
-    reply = _rest(limited, "entities/query", {"dbName": "rate_db", "collectionName": "ra", "filter": "id >= 0",
+    reply = post_v2(limited, "entities/query", {"dbName": "rate_db", "collectionName": "ra", "filter": "id >= 0",
                                                 "limit": 5})
     assert reply["code"] == 8 and reply["message"].endswith("rate limit exceeded[rate=0.1]"), reply
     client.close()
@@ -204,7 +198,7 @@ def test_collection_database_and_partition_counts(limited: Any) -> None:
         _make(client, f"per_db_{i}")
     message = _fails(102, _make, client, "per_db_3")
     assert message == "exceeded the limit number of collections[dbName=default][limit=3]"
-    reply = _rest(limited, "collections/create", {"collectionName": "per_db_rest", "dimension": DIM})
+    reply = post_v2(limited, "collections/create", {"collectionName": "per_db_rest", "dimension": DIM})
     assert reply["code"] == 102 and "[limit=3]" in reply["message"], reply
     # partitions: _default + 2
     client.create_partition("per_db_0", "p1")
@@ -272,11 +266,11 @@ def test_deny_writing_and_reading(denied: Any) -> None:
     assert _fails(9, client.insert, "denied", _rows(2)) == reason
     assert _fails(9, client.upsert, "denied", _rows(2)) == reason
     assert _fails(9, client.delete, "denied", ids=[1]) == reason
-    reply = _rest(denied, "entities/insert", {"collectionName": "denied", "data": _rows(1)})
+    reply = post_v2(denied, "entities/insert", {"collectionName": "denied", "data": _rows(1)})
     assert reply["code"] == 9 and reply["message"] == reason, reply
     client.load_collection("denied")
     assert _fails(9, client.search, "denied", [[0.1] * DIM], limit=1) == reason
     assert _fails(9, client.query, "denied", filter="id >= 0", limit=1) == reason
-    reply = _rest(denied, "entities/search", {"collectionName": "denied", "data": [[0.1] * DIM], "limit": 1})
+    reply = post_v2(denied, "entities/search", {"collectionName": "denied", "data": [[0.1] * DIM], "limit": 1})
     assert reply["code"] == 9, reply
     client.close()
