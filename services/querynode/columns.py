@@ -60,7 +60,8 @@ class ColumnStore:
         with self._lock:
             return self._arrays[name][: self.n]
 
-    def set_values(self, name: str, mask: np.ndarray, value: int) -> None:
+    def set_values(self, name: str, mask: np.ndarray, value: int | np.ndarray) -> None:
+        """Set the rows of ``mask`` to ``value`` (one value, or one per selected row)."""
         with self._lock:
             self._arrays[name][: len(mask)][mask] = value
 

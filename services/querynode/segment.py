@@ -116,6 +116,20 @@ class Segment:
             self.store.set_values(DELETED, hit, ts)
         return int(hit.sum())
 
+    def inherit_deletes(self, old: Segment) -> bool:
+        """Take over the deletes ``old`` (another copy of the same segment: same binlogs, same row
+        order) has applied, the earliest delete of each row winning. False if the copies differ."""
+        new_cols, n = self.store.snapshot()
+        old_cols, m = old.store.snapshot()
+        if n != m or not np.array_equal(new_cols[self.pk_name][:n], old_cols[old.pk_name][:m]):
+            return False
+        theirs, mine = old_cols[DELETED][:n], new_cols[DELETED][:n]
+        take = (theirs != 0) & ((mine == 0) | (theirs < mine))
+        if take.any():
+            self.has_deletes = True
+            self.store.set_values(DELETED, take, theirs[take])
+        return True
+
     def visible(self, cols: dict[str, np.ndarray], n: int, query_ts: int, flt: Filter | None) -> np.ndarray | None:
         """Mask of rows a read at ``query_ts`` sees (None: all rows, the fast path)."""
         mask: np.ndarray | None = None

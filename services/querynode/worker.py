@@ -36,10 +36,20 @@ class SealedStore:
         self._segments: dict[int, Segment] = {}
         self._lock = threading.RLock()
 
-    def add(self, seg: Segment, deletes: list[tuple[np.ndarray, int]] = ()) -> None:  # type: ignore[assignment]
-        for pks, ts in deletes:
-            seg.apply_delete(pks, ts)
+    def add(self, seg: Segment) -> None:
+        """Serve ``seg``; a copy it replaces (another index version) hands over the deletes it got.
+
+        Deletes are applied under the same lock, so none can reach the old copy after the hand-over
+        and miss the new one: the leader forwards each delete once, to the endpoint, not the copy.
+        """
         with self._lock:
+            old = self._segments.get(seg.segment_id)
+            if old is not None and old is not seg and not seg.inherit_deletes(old):
+                raise MilvusError(
+                    Code.SEGMENT_LOAD_FAILED,
+                    f"segment {seg.segment_id} loaded with {seg.num_rows} rows differs from the copy "
+                    f"served ({old.num_rows} rows): not replacing it",
+                )
             self._segments[seg.segment_id] = seg
 
     def remove(self, segment_ids: list[int]) -> None:
@@ -67,9 +77,9 @@ class SealedStore:
         return [s for s in segs if partitions is None or s.partition_id in partitions]
 
     def apply_deletes(self, vchannel: str, deletes: list[tuple[np.ndarray, int]]) -> int:
-        with self._lock:
+        with self._lock:  # held while applying: see add()
             segs = [s for s in self._segments.values() if s.vchannel == vchannel]
-        return sum(seg.apply_delete(np.asarray(pks), int(ts)) for pks, ts in deletes for seg in segs)
+            return sum(seg.apply_delete(np.asarray(pks), int(ts)) for pks, ts in deletes for seg in segs)
 
     def memory_used(self) -> int:
         return sum(s.memory_bytes() for s in self.all())
