@@ -51,7 +51,10 @@ class ChannelServer:
         # endpoints the delegator forwards deletes to; changed under _lock so no delete is missed
         self.forward_targets: frozenset[str] = frozenset()
         self.on_delete: Callable[[np.ndarray, int, frozenset[str]], None] | None = None
-        self.deletes: list[tuple[np.ndarray, int]] = []
+        self.deletes: list[tuple[np.ndarray, int]] = []  # every delete consumed (workers catch up from it)
+        # the deletes newer than tsafe: only these can postdate an insert still to come (a message
+        # after timetick T has a timestamp above T), so inserts check these, not all of the above
+        self._recent: list[tuple[np.ndarray, int]] = []
         self.tsafe = 0
         self._cond = threading.Condition()
         self._lock = threading.RLock()
@@ -93,6 +96,9 @@ class ChannelServer:
                 if msg.timestamp > self.tsafe:
                     self.tsafe = msg.timestamp
                     self._cond.notify_all()
+            if self._recent:
+                with self._lock:
+                    self._recent = [d for d in self._recent if d[1] > msg.timestamp]
             return
         if msg.vchannel != self.vchannel:
             return
@@ -102,6 +108,7 @@ class ChannelServer:
             pks = np.asarray(msg.pks)
             with self._lock:
                 self.deletes.append((pks, msg.timestamp))
+                self._recent.append((pks, msg.timestamp))
                 for seg in list(self.growing.values()):
                     seg.apply_delete(pks, msg.timestamp)
                 targets = self.forward_targets
@@ -122,7 +129,7 @@ class ChannelServer:
                     cols[f"{self._names[fid]}.valid"] = valid
             seg.append(cols, msg.timestamp, msg.num_rows)
             # a delete may have been ordered before this insert yet be newer (several proxies)
-            for pks, ts in self.deletes:
+            for pks, ts in self._recent:
                 if ts > msg.timestamp:
                     seg.apply_delete(pks, ts)
 
