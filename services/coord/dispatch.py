@@ -274,7 +274,7 @@ class Dispatcher:
         held = rep.get("segments", {})
         replaces = sorted(a for a in want.ancestors if str(a) in held)
         try:
-            self.qc.ctx.router.client(endpoint).call(
+            ready = self.qc.ctx.router.client(endpoint).call(
                 "load_segment", segment=want.seg.model_dump(), version=want.version, indexes=want.builds,
                 replaces=replaces,
             )
@@ -286,7 +286,9 @@ class Dispatcher:
                 if targets.get(want.seg.id) == endpoint:
                     del targets[want.seg.id]
             return
-        held[str(want.seg.id)] = {"version": want.version, "vchannel": want.seg.vchannel, "rows": want.seg.num_rows}
+        held[str(want.seg.id)] = {
+            "version": want.version, "vchannel": want.seg.vchannel, "rows": want.seg.num_rows, "ready": bool(ready),
+        }
 
     def _desired(self, r: Replica, v: str, current: dict[str, str]) -> dict[str, str]:
         """Where a leader of replica ``r`` must route each sealed segment of ``v`` now."""
@@ -330,19 +332,38 @@ class Dispatcher:
                         current = self._routes(e, v)
                         desired = self._desired(r, v, current)
                         stale = self._stale_growing(e, v, desired)
-                        if desired != current or stale:
+                        fresh = self._unready(desired)
+                        if desired != current or stale or fresh:
                             ok &= desired == current
                             extra: dict[str, Any] = {"dropped": stale} if stale else {}
+                            if fresh:
+                                extra["reloaded"] = fresh
                             if self._call(e, "sync_distribution", vchannel=v, leader=e, segments=desired, **extra):
                                 rep = self.dist[e]["channels"][v]
                                 rep["dist"] = desired
                                 rep["growing"] = [s for s in rep.get("growing", []) if s not in stale]
+                                self._mark_ready(desired, fresh)
                     routes = self._routes(self.serving.get(key) or "", v)
                     ok &= all(routes.get(str(sid)) == t for sid, t in self.targets.get(r.id, {}).items()
                               if self._wants_has(v, sid))
                 if ok:
                     settled.add(r.id)
         self._settled = settled
+
+    def _unready(self, routes: dict[str, str]) -> list[int]:
+        """Routed segments whose worker holds a fresh copy still waiting for the leader's catch-up
+        (a querynode restarted on the same endpoint reloads what its leader routes to it)."""
+        return sorted(
+            int(sid) for sid, e in routes.items()
+            if not self.dist.get(e, {}).get("segments", {}).get(sid, {}).get("ready", True)
+        )
+
+    def _mark_ready(self, routes: dict[str, str], sids: list[int]) -> None:
+        """The leader caught these up (if that failed, the worker's next report says so again)."""
+        for sid in sids:
+            held = self.dist.get(routes[str(sid)], {}).get("segments", {}).get(str(sid))
+            if held is not None:
+                held["ready"] = True
 
     def _stale_growing(self, endpoint: str, v: str, desired: dict[str, str]) -> list[int]:
         """Growing copies a leader still holds of segments that are gone from the catalog's view:

@@ -63,9 +63,14 @@ class ShardDelegator:
         return self.channel.vchannel
 
     # --- distribution -------------------------------------------------------------------
-    def sync(self, endpoint: str, segments: dict[int, str], dropped: list[int] | None = None) -> None:
+    def sync(
+        self, endpoint: str, segments: dict[int, str], dropped: list[int] | None = None,
+        reloaded: list[int] | None = None,
+    ) -> None:
         """Serve exactly ``segments`` (id -> endpoint) sealed from now on; the growing copies of these
-        and of ``dropped`` (compacted away: a routed segment, or nothing, serves their rows) go."""
+        and of ``dropped`` (compacted away: a routed segment, or nothing, serves their rows) go.
+        Workers of segments new to their endpoint, or ``reloaded`` there (a fresh copy on the same
+        endpoint: a restarted querynode), first get every delete buffered so far."""
         with self._sync_lock:
             self.endpoint = endpoint
             ch = self.channel
@@ -74,13 +79,14 @@ class ShardDelegator:
                 ch.forward_targets = frozenset(set(old.values()) | set(segments.values()))
                 buffered = list(ch.deletes)
                 failures = dict(self._failures)
+            fresh = set(reloaded or ())
             added: dict[str, list[int]] = {}
             for sid, e in segments.items():
-                if old.get(sid) != e or e in self.broken:
+                if old.get(sid) != e or e in self.broken or sid in fresh:
                     added.setdefault(e, []).append(sid)
-            for e in added:  # catch up on the deletes consumed so far (forwarding covers later ones)
+            for e, sids in added.items():  # catch up on the deletes consumed so far (forwarding covers later ones)
                 try:
-                    self._send_deletes(e, buffered)
+                    self._send_deletes(e, buffered, ready=sids)
                 except MilvusError as exc:  # its segments stay unavailable: reads fail, never miss deletes
                     log.warning("catch-up deletes to %s for %s failed: %s", e, self.vchannel, exc)
                     with ch._lock:
@@ -125,15 +131,18 @@ class ShardDelegator:
                     self._failures[e] = self._failures.get(e, 0) + 1
                     self.broken.add(e)
 
-    def _send_deletes(self, endpoint: str, deletes: list[tuple[np.ndarray, int]]) -> None:
-        if not deletes:
+    def _send_deletes(
+        self, endpoint: str, deletes: list[tuple[np.ndarray, int]], ready: list[int] | None = None
+    ) -> None:
+        """Deletes to the worker at ``endpoint``; ``ready``: the segments this catch-up completes."""
+        if not deletes and not ready:
             return
         if endpoint == self.endpoint:
-            self.store.apply_deletes(self.vchannel, deletes)
+            self.store.apply_deletes(self.vchannel, deletes, ready)
             return
         self.router.client(endpoint).call(
             "apply_deletes", vchannel=self.vchannel, deletes=[[pks, ts] for pks, ts in deletes],
-            timeout=FORWARD_TIMEOUT,
+            ready=sorted(ready or []), timeout=FORWARD_TIMEOUT,
         )
 
     # --- reads --------------------------------------------------------------------------

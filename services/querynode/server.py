@@ -121,14 +121,16 @@ class QueryNode:
     @rpc
     def load_segment(
         self, segment: dict[str, Any], version: str, indexes: list[dict[str, Any]], replaces: list[int] | None = None
-    ) -> None:
+    ) -> bool:
         """Load a sealed segment as a worker. ``replaces`` (its compaction inputs) stay loaded until
-        released: the shard's leader swaps them for it in its distribution, in one step."""
+        released: the shard's leader swaps them for it in its distribution, in one step. Returns
+        whether it is ready (a fresh copy is not until its leader's catch-up: worker.SealedStore)."""
         schema = self._schema(int(segment["collection_id"]), segment["vchannel"])
         with self._load_lock:
-            old = self.store.get(int(segment["id"]))
+            sid = int(segment["id"])
+            old = self.store.get(sid)
             if old is not None and old.version == version:
-                return  # loaded already (a repeated call): nothing to do
+                return self.store.is_ready(sid)  # loaded already (a repeated call): nothing to do
             need = estimate_bytes(self.storage, segment, indexes)
             used = self.memory_used() - (old.memory_bytes() if old is not None else 0)  # a new version replaces it
             if used + need > self.budget:
@@ -141,7 +143,8 @@ class QueryNode:
             latest = self._schema(int(segment["collection_id"]), segment["vchannel"])
             if latest is not schema:  # update_schema ran during the load: adopt what it brought
                 seg.adopt_schema(latest)
-            self.store.add(seg)
+            self.store.add(seg, ready=False)  # a fresh copy waits for its leader's buffered deletes
+            return self.store.is_ready(sid)
 
     @rpc
     def release_segments(self, segment_ids: list[int]) -> None:
@@ -149,20 +152,34 @@ class QueryNode:
 
     @rpc
     def sync_distribution(
-        self, vchannel: str, leader: str, segments: dict[str, str], dropped: list[int] | None = None
+        self,
+        vchannel: str,
+        leader: str,
+        segments: dict[str, str],
+        dropped: list[int] | None = None,
+        reloaded: list[int] | None = None,
     ) -> None:
         """As leader of ``vchannel`` (this node is ``leader``): route these sealed segments (id -> worker
         endpoint) from now on, and drop the growing copies of ``dropped`` (segments compaction dropped
-        whose rows a routed segment serves now, or that nothing serves any more)."""
+        whose rows a routed segment serves now, or that nothing serves any more). ``reloaded``:
+        routed segments whose worker copy is fresh (not ready), which get the buffered deletes too."""
         delegator = self.delegators.get(vchannel)
         if delegator is None:
             raise MilvusError(Code.CHANNEL_NOT_AVAILABLE, f"channel not available[channel={vchannel}] on this node")
-        delegator.sync(leader, {int(s): e for s, e in segments.items()}, [int(s) for s in dropped or []])
+        delegator.sync(
+            leader,
+            {int(s): e for s, e in segments.items()},
+            [int(s) for s in dropped or []],
+            [int(s) for s in reloaded or []],
+        )
 
     @rpc
-    def apply_deletes(self, vchannel: str, deletes: list[list[Any]]) -> int:
-        """Deletes of ``vchannel`` forwarded by its leader, for the sealed segments held here."""
-        return self.store.apply_deletes(vchannel, [(np.asarray(pks), int(ts)) for pks, ts in deletes])
+    def apply_deletes(self, vchannel: str, deletes: list[list[Any]], ready: list[int] | None = None) -> int:
+        """Deletes of ``vchannel`` forwarded by its leader, for the sealed segments held here;
+        ``ready``: the segments whose catch-up this is (they serve reads from now on)."""
+        return self.store.apply_deletes(
+            vchannel, [(np.asarray(pks), int(ts)) for pks, ts in deletes], [int(s) for s in ready or []]
+        )
 
     @rpc
     def get_distribution(self) -> dict[str, Any]:
@@ -182,7 +199,7 @@ class QueryNode:
         }
         segments = {
             str(seg.segment_id): {"version": seg.version, "vchannel": seg.vchannel, "rows": seg.num_rows,
-                                  "memory": seg.memory_bytes()}
+                                  "memory": seg.memory_bytes(), "ready": self.store.is_ready(seg.segment_id)}
             for seg in self.store.all()
         }
         return {"channels": channels, "segments": segments, "memory": self.memory_used(), "budget": self.budget,

@@ -30,14 +30,23 @@ _SPEC_FIELDS = {f.name for f in dataclasses.fields(SearchSpec)}
 
 
 class SealedStore:
-    """Sealed segments by id (each knows its vchannel), with the deletes forwarded to them."""
+    """Sealed segments by id (each knows its vchannel), with the deletes forwarded to them.
+
+    A segment loaded from object storage has the deletes of its delta logs only; the ones its
+    shard's leader consumed since are in the leader's buffer. So a fresh copy (none held before)
+    is *unready*: reads of it fail clearly until the leader's catch-up (``apply_deletes`` with
+    ``ready``) has delivered that buffer. This holds also when the route does not change: a
+    querynode restarted on the same endpoint reloads segments its leader still routes to it.
+    """
 
     def __init__(self) -> None:
         self._segments: dict[int, Segment] = {}
+        self._unready: set[int] = set()
         self._lock = threading.RLock()
 
-    def add(self, seg: Segment) -> None:
-        """Serve ``seg``; a copy it replaces (another index version) hands over the deletes it got.
+    def add(self, seg: Segment, ready: bool = True) -> None:
+        """Serve ``seg``; a copy it replaces (another index version) hands over the deletes it got
+        (and its readiness). A fresh copy with ``ready=False`` waits for the leader's catch-up.
 
         Deletes are applied under the same lock, so none can reach the old copy after the hand-over
         and miss the new one: the leader forwards each delete once, to the endpoint, not the copy.
@@ -50,12 +59,19 @@ class SealedStore:
                     f"segment {seg.segment_id} loaded with {seg.num_rows} rows differs from the copy "
                     f"served ({old.num_rows} rows): not replacing it",
                 )
+            if old is None and not ready:
+                self._unready.add(seg.segment_id)
             self._segments[seg.segment_id] = seg
 
     def remove(self, segment_ids: list[int]) -> None:
         with self._lock:
             for sid in segment_ids:
                 self._segments.pop(sid, None)
+                self._unready.discard(sid)
+
+    def is_ready(self, segment_id: int) -> bool:
+        with self._lock:
+            return segment_id in self._segments and segment_id not in self._unready
 
     def get(self, segment_id: int) -> Segment | None:
         return self._segments.get(segment_id)
@@ -69,6 +85,13 @@ class SealedStore:
         with self._lock:
             missing = [s for s in segment_ids if s not in self._segments]
             segs = [self._segments[s] for s in segment_ids if s in self._segments]
+            waiting = [s for s in segment_ids if s in self._unready]
+        if waiting and not missing:
+            raise MilvusError(
+                Code.SEGMENT_NOT_FOUND,
+                f"segment not found[segment={waiting[0]}]: loaded on this query node but still waiting for "
+                f"the deletes its shard leader buffered (channel {vchannel})",
+            )
         if missing:
             raise MilvusError(
                 Code.SEGMENT_NOT_FOUND,
@@ -76,10 +99,15 @@ class SealedStore:
             )
         return [s for s in segs if partitions is None or s.partition_id in partitions]
 
-    def apply_deletes(self, vchannel: str, deletes: list[tuple[np.ndarray, int]]) -> int:
+    def apply_deletes(
+        self, vchannel: str, deletes: list[tuple[np.ndarray, int]], ready: list[int] | None = None
+    ) -> int:
+        """Apply deletes of ``vchannel``; ``ready``: segments this catch-up completes (see above)."""
         with self._lock:  # held while applying: see add()
             segs = [s for s in self._segments.values() if s.vchannel == vchannel]
-            return sum(seg.apply_delete(np.asarray(pks), int(ts)) for pks, ts in deletes for seg in segs)
+            n = sum(seg.apply_delete(np.asarray(pks), int(ts)) for pks, ts in deletes for seg in segs)
+            self._unready.difference_update(ready or ())
+            return n
 
     def memory_used(self) -> int:
         return sum(s.memory_bytes() for s in self.all())

@@ -34,7 +34,7 @@ class RecordingWorker:
         return {"count": 0} if kwargs.get("count_only") else {"rows": {}}
 
     @rpc
-    def apply_deletes(self, vchannel: str, deletes: list[list[Any]]) -> int:
+    def apply_deletes(self, vchannel: str, deletes: list[list[Any]], ready: list[int] | None = None) -> int:
         return 0
 
 

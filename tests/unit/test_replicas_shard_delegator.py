@@ -32,6 +32,7 @@ class FakeWorker:
     def __init__(self) -> None:
         self.searches: list[dict[str, Any]] = []
         self.deletes: list[tuple[list[int], int]] = []
+        self.ready: list[int] = []
 
     @rpc
     def search_segments(self, **kwargs: Any) -> dict[str, Any]:
@@ -39,8 +40,9 @@ class FakeWorker:
         return {"empty": True}
 
     @rpc
-    def apply_deletes(self, vchannel: str, deletes: list[list[Any]]) -> int:
+    def apply_deletes(self, vchannel: str, deletes: list[list[Any]], ready: list[int] | None = None) -> int:
         self.deletes += [(sorted(int(p) for p in pks), int(ts)) for pks, ts in deletes]
+        self.ready += ready or []
         return 0
 
 
@@ -91,6 +93,18 @@ def test_deletes_reach_workers_buffered_at_sync_and_forwarded_after(env: Any) ->
     wait_tsafe(d, 20)  # tsafe passed the delete only after it was forwarded
     assert worker.deletes == [([1, 2], 10), ([3], 20)]
     assert d.report() == {"100": "local://w1"}
+
+
+def test_a_copy_reloaded_on_the_same_endpoint_gets_the_buffered_deletes_again(env: Any) -> None:
+    d, stream, _, worker = env
+    delete(stream, [1, 2], 10)
+    wait_tsafe(d, 10)
+    d.sync("local://leader", {100: "local://w1"})
+    assert worker.deletes == [([1, 2], 10)] and worker.ready == [100]
+    d.sync("local://leader", {100: "local://w1"})  # the same routes: nothing to send
+    assert worker.deletes == [([1, 2], 10)]
+    d.sync("local://leader", {100: "local://w1"}, reloaded=[100])  # its copy there is fresh
+    assert worker.deletes == [([1, 2], 10), ([1, 2], 10)] and worker.ready == [100, 100]
 
 
 def test_search_options_reach_the_workers_unchanged(env: Any) -> None:

@@ -87,3 +87,24 @@ def test_a_copy_with_other_rows_is_refused() -> None:
     with pytest.raises(MilvusError):
         store.add(_copy(10, "v2", first_pk=5))
     assert store.get(1) is old
+
+
+def test_a_fresh_copy_serves_no_read_until_its_leader_caught_it_up() -> None:
+    store = SealedStore()
+    store.add(_copy(10, "v1"), ready=False)
+    assert not store.is_ready(1)
+    with pytest.raises(MilvusError) as err:
+        store.pick(VCH, [1], None)
+    assert err.value.code == Code.SEGMENT_NOT_FOUND
+    assert "waiting for the deletes" in err.value.message
+    store.apply_deletes(VCH, [(np.array([2]), 20)])  # a forwarded delete reaches it, but is not the catch-up
+    assert not store.is_ready(1)
+    store.apply_deletes(VCH, [(np.array([3]), 15), (np.array([2]), 20)], ready=[1])
+    assert store.is_ready(1)
+    (seg,) = store.pick(VCH, [1], None)
+    assert seg.count(None, 100) == 8
+    store.add(_copy(10, "v2"), ready=False)  # a new version of a served copy keeps its readiness and deletes
+    assert store.is_ready(1)
+    store.remove([1])
+    store.add(_copy(10, "v3"), ready=False)  # released and loaded again: fresh
+    assert not store.is_ready(1)
