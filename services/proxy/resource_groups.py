@@ -12,7 +12,7 @@ from typing import Any
 
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, rg_pb2
 
-from common.errors import invalid
+from common.errors import Code, MilvusError, invalid
 from services.proxy.context import ProxyContext, db_of
 from services.proxy.status import guard, ok
 
@@ -36,6 +36,9 @@ def config_to_dict(cfg: rg_pb2.ResourceGroupConfig, given: bool) -> dict[str, An
     """The coordinator's config record; None when the request carried none (Milvus: requests=limits=0)."""
     if not given:
         return None
+    if cfg.HasField("node_filter") and len(cfg.node_filter.node_labels):
+        # Milvus places only query nodes carrying these labels; Quiver's nodes have no labels
+        raise MilvusError(Code.UNIMPLEMENTED, "resource group node_filter (node labels) is not supported by Quiver yet")
     out: dict[str, Any] = {
         "transfer_from": [{"resource_group": t.resource_group} for t in cfg.transfer_from],
         "transfer_to": [{"resource_group": t.resource_group} for t in cfg.transfer_to],

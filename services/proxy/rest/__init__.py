@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from services.proxy.rest import access, collections, entities, jobs, resources
+from services.proxy.rest import access, collections, entities, jobs, resource_groups, resources
 from services.proxy.rest.envelope import Gateway
 from services.proxy.rest.routing import RestRoute
 
@@ -32,6 +32,7 @@ def rest_router(servicer: Any) -> APIRouter:
     access.register_users(router, gw)
     access.register_roles(router, gw)
     jobs.register(router, gw)  # bulk import (replaces access.register_import_jobs)
+    resource_groups.register(router, gw)
     return router
 
 

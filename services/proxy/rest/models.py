@@ -11,9 +11,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 Required = Annotated[str, Field(min_length=1)]
+
+
+def _nonzero(value: int) -> int:
+    if value == 0:  # Go's binding:"required" refuses a number's zero value as missing
+        raise PydanticCustomError("missing", "Field required")
+    return value
+
+
+RequiredNumber = Annotated[int, AfterValidator(_nonzero)]
 
 
 class RestModel(BaseModel):
@@ -293,3 +303,40 @@ class GrantV2Req(DatabaseReq):
 class PrivilegeGroupReq(RestModel):
     privilegeGroupName: Required
     privileges: list[str] = Field(default_factory=list)
+
+
+# --- resource groups -------------------------------------------------------------------
+class ResourceGroupLimit(RestModel):
+    node_num: RequiredNumber
+
+
+class ResourceGroupTransfer(RestModel):
+    resource_group: Required
+
+
+class ResourceGroupNodeFilter(RestModel):
+    node_labels: dict[str, str]
+
+
+class ResourceGroupConfig(RestModel):
+    requests: ResourceGroupLimit
+    limits: ResourceGroupLimit
+    transfer_from: list[ResourceGroupTransfer] = Field(default_factory=list)
+    transfer_to: list[ResourceGroupTransfer] = Field(default_factory=list)
+    node_filter: ResourceGroupNodeFilter | None = None
+
+
+class ResourceGroupReq(RestModel):
+    name: Required
+    config: ResourceGroupConfig | None = None
+
+
+class UpdateResourceGroupReq(RestModel):
+    resource_groups: dict[str, ResourceGroupConfig]
+
+
+class TransferReplicaReq(DatabaseReq):
+    sourceRgName: Required
+    targetRgName: Required
+    collectionName: Required
+    replicaNum: RequiredNumber
