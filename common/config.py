@@ -181,7 +181,7 @@ class QuiverConfig(BaseSettings):
     advertise_host: str = ""  # the address other roles reach this one at (default: host)
     grpc_port: int = 19530
     http_port: int = 9091
-    internal_port: int = 0  # cluster roles: the port of Quiver's internal RPC API, ZeroMQ (0: free)
+    internal_port: int = 0  # cluster roles: the port of Quiver's internal RPC API, TCP (0: free)
     node_id: int = 0  # 0: allocate from coord
     timetick_interval_ms: int = 100
     session_ttl_seconds: float = 10.0

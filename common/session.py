@@ -37,7 +37,7 @@ def active_coord_endpoint(kv: KV, meta_root: str) -> str | None:
 class SessionInfo:
     role: str
     node_id: int
-    endpoint: str  # where its internal RPC API answers (local://... or zmq://...)
+    endpoint: str  # where its internal RPC API answers (local://... or tcp://...)
     address: str = ""  # the user-facing address (proxy: host:port), if any
 
     @property

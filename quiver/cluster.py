@@ -1,6 +1,6 @@
 """Cluster mode: one role per process, on etcd, Pulsar and S3 (or whatever the config names).
 
-Each role serves Quiver's internal RPC on its own port (ZeroMQ), registers a session in the KV
+Each role serves Quiver's internal RPC on its own port (TCP), registers a session in the KV
 store, and finds the active coordinator through the KV store, following it across failover.
 The coordinator campaigns for leadership first; a second one waits as a hot standby.
 """
@@ -17,7 +17,7 @@ from common.backends import open_kv, open_storage, open_stream
 from common.config import QuiverConfig
 from common.metrics import start_metrics_server
 from common.rpc import ResolvingClient, Router, rpc
-from common.rpc.zmq_transport import ZmqServer
+from common.rpc.tcp_transport import TcpServer
 from common.session import Session, SessionInfo, active_coord_endpoint
 
 log = logging.getLogger(__name__)
@@ -50,10 +50,10 @@ class Health:
 
 
 class _InternalServer:
-    """The role's internal RPC server (ZeroMQ, common/rpc/zmq_transport.py); services can be added later."""
+    """The role's internal RPC server (TCP, common/rpc/tcp_transport.py); services can be added later."""
 
     def __init__(self, cfg: QuiverConfig, role: str) -> None:
-        self.server = ZmqServer(cfg.host, cfg.internal_port)
+        self.server = TcpServer(cfg.host, cfg.internal_port)
         self.port = self.server.port
         self.host = cfg.reachable_host
         self.health = Health(role)
@@ -61,7 +61,7 @@ class _InternalServer:
 
     def serve(self, name: str, *handlers: object) -> str:
         self.server.add(name, *handlers)
-        return f"zmq://{self.host}:{self.port}/{name}"
+        return f"tcp://{self.host}:{self.port}/{name}"
 
     def start(self) -> None:
         self.server.start()
@@ -87,7 +87,7 @@ def start_role(role: str, cfg: QuiverConfig) -> RoleProcess:
         stream = open_stream(cfg)
         proc.closers.append(stream.close)
         coord = Coordinator(cfg, kv, stream, router)
-        endpoint = f"zmq://{internal.host}:{internal.port}/coord"
+        endpoint = f"tcp://{internal.host}:{internal.port}/coord"
         election = CoordSession(kv, meta_root, endpoint, cfg.session_ttl_seconds)
         proc.closers.extend([election.stop, coord.stop])
         internal.health.state = "standby"

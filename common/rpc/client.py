@@ -11,16 +11,16 @@ from common.codec import pack, unpack
 from common.errors import Code, MilvusError
 from common.logs import current_request_id
 from common.rpc.server import REQUEST_ID_KEY, RpcServer
+from common.rpc.tcp_transport import TcpTransport
 from common.rpc.transport import LocalTransport, Transport
-from common.rpc.zmq_transport import ZmqTransport
 
 
 class Router:
-    """Resolves endpoints (``local://name`` or ``zmq://host:port/name``) to transports."""
+    """Resolves endpoints (``local://name`` or ``tcp://host:port/name``) to transports."""
 
     def __init__(self) -> None:
         self.local = LocalTransport()
-        self._zmq: ZmqTransport | None = None
+        self._tcp: TcpTransport | None = None
         self._lock = threading.Lock()
 
     def register_local(self, name: str, *handlers: object) -> str:
@@ -31,19 +31,19 @@ class Router:
     def transport(self, endpoint: str) -> tuple[Transport, str]:
         if endpoint.startswith("local://"):
             return self.local, endpoint[len("local://") :]
-        if endpoint.startswith("zmq://"):
+        if endpoint.startswith("tcp://"):
             with self._lock:
-                if self._zmq is None:
-                    self._zmq = ZmqTransport()
-            return self._zmq, endpoint[len("zmq://") :]
+                if self._tcp is None:
+                    self._tcp = TcpTransport()
+            return self._tcp, endpoint[len("tcp://") :]
         raise ValueError(f"unknown endpoint {endpoint!r}")
 
     def client(self, endpoint: str) -> RpcClient:
         return RpcClient(self, endpoint)
 
     def close(self) -> None:
-        if self._zmq is not None:
-            self._zmq.close()
+        if self._tcp is not None:
+            self._tcp.close()
 
 
 class RpcClient:

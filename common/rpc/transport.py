@@ -2,7 +2,7 @@
 
 Like httpx's transports: the client encodes a call, a transport moves bytes. Standalone and
 unit tests use :class:`LocalTransport` (same process, still encoded, so behaviour is identical);
-a cluster uses ZeroMQ (common/rpc/zmq_transport.py). The Milvus-facing API is gRPC with
+a cluster uses plain TCP connections (common/rpc/tcp_transport.py). The Milvus-facing API is gRPC with
 pymilvus's generated protobufs; Quiver's internal API needs no .proto file.
 """
 

@@ -24,7 +24,7 @@ def _health(role: RoleProcess) -> str:
     port = int(role.args[role.args.index("--internal-port") + 1])
     router = Router()
     try:
-        return str(router.client(f"zmq://127.0.0.1:{port}/health").call("status", timeout=2)["state"])
+        return str(router.client(f"tcp://127.0.0.1:{port}/health").call("status", timeout=2)["state"])
     finally:
         router.close()
 

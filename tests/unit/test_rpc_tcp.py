@@ -1,4 +1,4 @@
-"""The ZeroMQ internal transport: calls, errors, concurrency, and fast failure on dead peers."""
+"""The TCP internal transport: calls, errors, concurrency, and fast failure on dead peers."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 from common.errors import Code, MilvusError
 from common.rpc import Router, rpc
-from common.rpc.zmq_transport import ZmqServer, ZmqTransport
+from common.rpc.tcp_transport import TcpServer, TcpTransport
 
 
 class Echo:
@@ -42,9 +42,9 @@ class Echo:
 
 
 @pytest.fixture
-def server() -> Iterator[tuple[ZmqServer, Echo]]:
+def server() -> Iterator[tuple[TcpServer, Echo]]:
     handler = Echo()
-    srv = ZmqServer("127.0.0.1", 0)
+    srv = TcpServer("127.0.0.1", 0)
     srv.add("echo", handler)
     srv.start()
     yield srv, handler
@@ -65,17 +65,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_a_call_returns_numpy_arrays_and_scalars(server: tuple[ZmqServer, Echo], router: Router) -> None:
+def test_a_call_returns_numpy_arrays_and_scalars(server: tuple[TcpServer, Echo], router: Router) -> None:
     srv, _ = server
-    client = router.client(f"zmq://127.0.0.1:{srv.port}/echo")
+    client = router.client(f"tcp://127.0.0.1:{srv.port}/echo")
     arr = np.arange(12, dtype=np.float32).reshape(3, 4)
     out = client.call("echo", value={"a": arr, "b": [1, "x"]})
     assert np.array_equal(out["a"], arr) and out["b"] == [1, "x"]
 
 
-def test_callee_errors_keep_their_code(server: tuple[ZmqServer, Echo], router: Router) -> None:
+def test_callee_errors_keep_their_code(server: tuple[TcpServer, Echo], router: Router) -> None:
     srv, _ = server
-    client = router.client(f"zmq://127.0.0.1:{srv.port}/echo")
+    client = router.client(f"tcp://127.0.0.1:{srv.port}/echo")
     with pytest.raises(MilvusError) as err:
         client.call("fail")
     assert err.value.code == Code.COLLECTION_NOT_FOUND
@@ -83,13 +83,13 @@ def test_callee_errors_keep_their_code(server: tuple[ZmqServer, Echo], router: R
         client.call("crash")
     assert err.value.code == Code.UNEXPECTED and "boom" in err.value.message
     with pytest.raises(MilvusError) as err:
-        router.client(f"zmq://127.0.0.1:{srv.port}/nothing").call("echo", value=1)
+        router.client(f"tcp://127.0.0.1:{srv.port}/nothing").call("echo", value=1)
     assert err.value.code == Code.SERVICE_UNAVAILABLE  # a standby coordinator: callers retry elsewhere
 
 
-def test_a_blocked_call_does_not_hold_up_others(server: tuple[ZmqServer, Echo], router: Router) -> None:
+def test_a_blocked_call_does_not_hold_up_others(server: tuple[TcpServer, Echo], router: Router) -> None:
     srv, handler = server
-    client = router.client(f"zmq://127.0.0.1:{srv.port}/echo")
+    client = router.client(f"tcp://127.0.0.1:{srv.port}/echo")
     box: list[object] = []
     t = threading.Thread(target=lambda: box.append(client.call("block", seconds=10)))
     t.start()
@@ -100,9 +100,9 @@ def test_a_blocked_call_does_not_hold_up_others(server: tuple[ZmqServer, Echo], 
     assert box == ["released"]
 
 
-def test_many_threads_get_their_own_replies(server: tuple[ZmqServer, Echo], router: Router) -> None:
+def test_many_threads_get_their_own_replies(server: tuple[TcpServer, Echo], router: Router) -> None:
     srv, _ = server
-    client = router.client(f"zmq://127.0.0.1:{srv.port}/echo")
+    client = router.client(f"tcp://127.0.0.1:{srv.port}/echo")
     errors: list[str] = []
 
     def worker(n: int) -> None:
@@ -118,18 +118,18 @@ def test_many_threads_get_their_own_replies(server: tuple[ZmqServer, Echo], rout
     assert not errors
 
 
-def test_a_timed_out_call_fails_and_its_late_reply_is_ignored(server: tuple[ZmqServer, Echo], router: Router) -> None:
+def test_a_timed_out_call_fails_and_its_late_reply_is_ignored(server: tuple[TcpServer, Echo], router: Router) -> None:
     srv, handler = server
-    client = router.client(f"zmq://127.0.0.1:{srv.port}/echo")
+    client = router.client(f"tcp://127.0.0.1:{srv.port}/echo")
     with pytest.raises(MilvusError) as err:
         client.call("block", seconds=0.5, timeout=0.1)
     assert err.value.code == Code.SERVICE_UNAVAILABLE and "block" in err.value.message
-    time.sleep(0.6)  # the late reply arrives on this thread's socket
+    time.sleep(0.6)  # the late reply went to the connection the timeout closed
     assert client.call("echo", value="next") == "next"
 
 
 def test_a_refused_connection_fails_fast(router: Router) -> None:
-    client = router.client(f"zmq://127.0.0.1:{_free_port()}/echo")
+    client = router.client(f"tcp://127.0.0.1:{_free_port()}/echo")
     t0 = time.monotonic()
     with pytest.raises(MilvusError) as err:
         client.call("echo", value=1, timeout=30)
@@ -143,12 +143,12 @@ def test_a_peer_killed_during_a_call_fails_it_fast(router: Router) -> None:
         import sys, threading
         sys.path.insert(0, {root!r})
         from common.rpc import rpc
-        from common.rpc.zmq_transport import ZmqServer
+        from common.rpc.tcp_transport import TcpServer
         class Slow:
             @rpc
             def hang(self) -> None:
                 threading.Event().wait(60)
-        srv = ZmqServer("127.0.0.1", 0)
+        srv = TcpServer("127.0.0.1", 0)
         srv.add("slow", Slow())
         srv.start()
         print(srv.port, flush=True)
@@ -159,7 +159,7 @@ def test_a_peer_killed_during_a_call_fails_it_fast(router: Router) -> None:
     try:
         assert proc.stdout is not None
         port = int(proc.stdout.readline())
-        client = router.client(f"zmq://127.0.0.1:{port}/slow")
+        client = router.client(f"tcp://127.0.0.1:{port}/slow")
         threading.Timer(0.5, proc.kill).start()
         t0 = time.monotonic()
         with pytest.raises(MilvusError) as err:
@@ -177,15 +177,15 @@ def test_a_peer_killed_during_a_call_fails_it_fast(router: Router) -> None:
 
 def test_a_restarted_peer_on_the_same_port_is_reached_again(router: Router) -> None:
     port = _free_port()
-    first = ZmqServer("127.0.0.1", port)
+    first = TcpServer("127.0.0.1", port)
     first.add("echo", Echo())
     first.start()
-    client = router.client(f"zmq://127.0.0.1:{port}/echo")
+    client = router.client(f"tcp://127.0.0.1:{port}/echo")
     assert client.call("echo", value=1) == 1
     first.stop(grace=0)
     with pytest.raises(MilvusError):
         client.call("echo", value=2, timeout=5)
-    second = ZmqServer("127.0.0.1", port)
+    second = TcpServer("127.0.0.1", port)
     second.add("echo", Echo())
     second.start()
     try:
@@ -202,9 +202,9 @@ def test_a_restarted_peer_on_the_same_port_is_reached_again(router: Router) -> N
         second.stop(grace=0)
 
 
-def test_a_stopping_server_refuses_new_calls(server: tuple[ZmqServer, Echo], router: Router) -> None:
+def test_a_stopping_server_refuses_new_calls(server: tuple[TcpServer, Echo], router: Router) -> None:
     srv, handler = server
-    client = router.client(f"zmq://127.0.0.1:{srv.port}/echo")
+    client = router.client(f"tcp://127.0.0.1:{srv.port}/echo")
     assert client.call("echo", value=0) == 0
     t = threading.Thread(target=client.call, kwargs={"method": "block", "seconds": 5})
     t.start()
@@ -212,7 +212,7 @@ def test_a_stopping_server_refuses_new_calls(server: tuple[ZmqServer, Echo], rou
     stopper = threading.Thread(target=srv.stop, kwargs={"grace": 2.0})
     stopper.start()
     time.sleep(0.2)
-    other = router.client(f"zmq://127.0.0.1:{srv.port}/echo")
+    other = router.client(f"tcp://127.0.0.1:{srv.port}/echo")
     with pytest.raises(MilvusError) as err:
         other.call("echo", value=1)
     assert err.value.code == Code.SERVICE_UNAVAILABLE
@@ -221,13 +221,13 @@ def test_a_stopping_server_refuses_new_calls(server: tuple[ZmqServer, Echo], rou
     t.join(5)
 
 
-def test_a_thread_that_ends_closes_its_sockets(server: tuple[ZmqServer, Echo], router: Router) -> None:
+def test_a_thread_that_ends_closes_its_sockets(server: tuple[TcpServer, Echo], router: Router) -> None:
     import gc
 
     srv, _ = server
-    client = router.client(f"zmq://127.0.0.1:{srv.port}/echo")
+    client = router.client(f"tcp://127.0.0.1:{srv.port}/echo")
     transport = client._transport
-    assert isinstance(transport, ZmqTransport)
+    assert isinstance(transport, TcpTransport)
     before = transport.open_connections()
     threads = [threading.Thread(target=client.call, kwargs={"method": "echo", "value": i}) for i in range(20)]
     for t in threads:
