@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -63,6 +64,7 @@ class DataCoord:
         self.cat = ctx.catalog
         # vchannel -> datanode endpoint currently watching it (rebuilt from the nodes on start)
         self.channel_watchers: dict[str, str] = {}
+        self._channels_lock = threading.RLock()
         self._flush_commands: dict[int, float] = {}  # segment id -> last time a datanode was told
         self._assigned_in_memory: dict[int, int] = {}
         self._flush_channels: dict[int, list[str]] = {}  # flush ts -> vchannels that must sync to it
@@ -295,7 +297,13 @@ class DataCoord:
 
     # --- channel placement --------------------------------------------------------------
     def reconcile_channels(self) -> None:
-        """Make sure every collection's vchannel is watched by exactly one live datanode."""
+        """Make sure every collection's vchannel is watched by exactly one live datanode.
+
+        The coordinator's loop and DDL handlers (drop, create) both run it: one pass at a time."""
+        with self._channels_lock:
+            self._reconcile_channels()
+
+    def _reconcile_channels(self) -> None:
         nodes = {n.endpoint for n in self.ctx.nodes("datanode")}
         if not nodes:
             return
