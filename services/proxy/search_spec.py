@@ -54,9 +54,9 @@ def round_decimal_of(params: dict[str, str]) -> int:
     return value
 
 
-@dataclass
-class AnnSearch:
-    """A validated ANN search: which field, metric and params, the queries and the filter."""
+@dataclass(frozen=True)
+class SearchPlan:
+    """What a request's ``search_params`` resolve to against one collection and its indexes."""
 
     anns: str
     field: Field
@@ -66,6 +66,12 @@ class AnnSearch:
     offset: int
     round_decimal: int
     search_params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AnnSearch(SearchPlan):
+    """A validated ANN search: its plan (field, metric, params), the queries and the filter."""
+
     queries: np.ndarray
     expr: str
     expr_params: dict[str, Any] | None
@@ -86,28 +92,14 @@ class AnnSearch:
         return validate_search_params(self.index_type, merged, k=None)
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """What a request's ``search_params`` resolve to against one collection and its indexes."""
-
-    anns: str
-    field: Field
-    metric: str
-    index_type: str
-    topk: int
-    offset: int
-    round_decimal: int
-    search_params: dict[str, Any]
-
-
 # Validated plans by (collection meta, advanced, search_params key/values). A collection serves
 # the same few parameter sets over and over; an entry is used only while the meta object and the
 # cached index list it was made from are still the current ones (DDL replaces them).
-_PLANS: dict[tuple[int, bool, tuple[tuple[str, str], ...]], tuple[CollectionMeta, Any, _Plan]] = {}
+_PLANS: dict[tuple[int, bool, tuple[tuple[str, str], ...]], tuple[CollectionMeta, Any, SearchPlan]] = {}
 _MAX_PLANS = 1024
 
 
-def _plan(ctx: ProxyContext, meta: CollectionMeta, params: dict[str, str], advanced: bool) -> _Plan:
+def _plan(ctx: ProxyContext, meta: CollectionMeta, params: dict[str, str], advanced: bool) -> SearchPlan:
     indexes = ctx.cache.indexes(meta.id)
     key = (meta.id, advanced, tuple(params.items()))
     hit = _PLANS.get(key)
@@ -122,7 +114,7 @@ def _plan(ctx: ProxyContext, meta: CollectionMeta, params: dict[str, str], advan
 
 def _validate_plan(
     meta: CollectionMeta, indexes: list[dict[str, Any]], params: dict[str, str], advanced: bool
-) -> _Plan:
+) -> SearchPlan:
     schema = meta.schema
     vectors = schema.vector_fields
     anns = params.get("anns_field", "")
@@ -161,7 +153,7 @@ def _validate_plan(
     if isinstance(inner, dict):
         sp.update(inner)
     search_params = validate_search_params(index_type, sp, k=topk)
-    return _Plan(anns, fld, metric, index_type, topk, offset, round_decimal, search_params)
+    return SearchPlan(anns, fld, metric, index_type, topk, offset, round_decimal, search_params)
 
 
 def parse_ann(ctx: ProxyContext, meta: CollectionMeta, request: Any, advanced: bool = False) -> AnnSearch:
@@ -174,15 +166,9 @@ def parse_ann(ctx: ProxyContext, meta: CollectionMeta, request: Any, advanced: b
         raise MilvusError(Code.UNIMPLEMENTED, "search by primary keys is not supported by Quiver yet")
     plan = _plan(ctx, meta, params, advanced)
     queries = decode_placeholder_group(request.placeholder_group, plan.field)
+    cached = {f.name: getattr(plan, f.name) for f in dataclasses.fields(SearchPlan)}
     return AnnSearch(
-        anns=plan.anns,
-        field=plan.field,
-        metric=plan.metric,
-        index_type=plan.index_type,
-        topk=plan.topk,
-        offset=plan.offset,
-        round_decimal=plan.round_decimal,
-        search_params=dict(plan.search_params),  # each search may adjust its own copy
+        **cached | {"search_params": dict(plan.search_params)},  # each search may adjust its own copy
         queries=queries,
         expr=request.dsl,
         expr_params=expr_params(request.expr_template_values),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -314,12 +315,11 @@ def test_merge_hits_orders_equal_scores_by_pk(pks: list[Any]) -> None:
 def test_band_params_respect_the_users_range() -> None:
     ann = _ann("L2")
     assert band_params(ann, 0.5) == {"radius": pytest.approx(3.4028235e38), "range_filter": 0.5}
-    ann.search_params = {"radius": 2.0, "range_filter": 1.0}
+    ann = dataclasses.replace(ann, search_params={"radius": 2.0, "range_filter": 1.0})
     assert band_params(ann, 0.5) == {"radius": 2.0, "range_filter": 1.0}
     assert band_params(ann, 1.5) == {"radius": 2.0, "range_filter": 1.5}
     assert band_params(ann, 2.0) is None
-    ip = _ann("IP")
-    ip.search_params = {"radius": 0.1}
+    ip = dataclasses.replace(_ann("IP"), search_params={"radius": 0.1})
     assert band_params(ip, 0.7) == {"radius": 0.1, "range_filter": 0.7}
     assert band_params(ip, 0.05) is None
 
