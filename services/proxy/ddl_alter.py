@@ -8,7 +8,9 @@ its cached metadata afterwards so its next request sees the change.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from pymilvus.grpc_gen import milvus_pb2
@@ -16,6 +18,7 @@ from pymilvus.grpc_gen import milvus_pb2
 from common.errors import Code, MilvusError
 from services.proxy.context import ProxyContext, db_of
 from services.proxy.index_load import index_params
+from services.proxy.meta_cache import CollectionMeta
 from services.proxy.status import guard, ok, status_of
 
 log = logging.getLogger(__name__)
@@ -31,16 +34,22 @@ class AlterHandlers:
     def _run(self, method: str, **kwargs: Any) -> Any:
         return self.ctx.scheduler.run_ddl(lambda: self.ctx.coord.call(method, **kwargs))
 
+    @contextlib.contextmanager
+    def _changing(self, db: str, name: str) -> Iterator[CollectionMeta]:
+        """A DDL on collection ``name``: its cached metadata is dropped afterwards, failed or not."""
+        meta = self.ctx.cache.get(db, name)
+        try:
+            yield meta
+        finally:
+            self.ctx.cache.invalidate(db, name, collection_id=meta.id)
+
     # --- fields -------------------------------------------------------------------------
     @guard("AddCollectionField")
     def AddCollectionField(self, request: Any, context: Any) -> Any:
         db = db_of(request, context)
-        meta = self.ctx.cache.get(db, request.collection_name)
-        try:
+        with self._changing(db, request.collection_name):
             self._run("add_collection_field", db_name=db, collection=request.collection_name,
                       field_schema=bytes(request.schema))
-        finally:
-            self.ctx.cache.invalidate(db, request.collection_name, collection_id=meta.id)
         return ok()
 
     @guard("AlterCollectionSchema")
@@ -72,27 +81,21 @@ class AlterHandlers:
                               f"exactly one field must be added at a time, got {len(add.field_infos)}: "
                               "invalid parameter")
         info = add.field_infos[0]
-        meta = self.ctx.cache.get(db, request.collection_name)
-        try:
+        with self._changing(db, request.collection_name) as meta:
             self._run("add_collection_field", db_name=db, collection=request.collection_name,
                       field_schema=info.field_schema.SerializeToString())
             if info.index_name or len(info.extra_params):
                 params = index_params(info.extra_params)
                 self._run("create_index", collection_id=meta.id, field_name=info.field_schema.name,
                           index_name=info.index_name, params=params)
-        finally:
-            self.ctx.cache.invalidate(db, request.collection_name, collection_id=meta.id)
 
     @guard("AlterCollectionField")
     def AlterCollectionField(self, request: Any, context: Any) -> Any:
         db = db_of(request, context)
-        meta = self.ctx.cache.get(db, request.collection_name)
-        try:
+        with self._changing(db, request.collection_name):
             self._run("alter_collection_field", db_name=db, collection=request.collection_name,
                       field_name=request.field_name, properties=_kv(request.properties),
                       delete_keys=list(request.delete_keys))
-        finally:
-            self.ctx.cache.invalidate(db, request.collection_name, collection_id=meta.id)
         return ok()
 
     # --- collections --------------------------------------------------------------------
@@ -119,11 +122,8 @@ class AlterHandlers:
     @guard("TruncateCollection")
     def TruncateCollection(self, request: Any, context: Any) -> Any:
         db = db_of(request, context)
-        meta = self.ctx.cache.get(db, request.collection_name)
-        try:
+        with self._changing(db, request.collection_name):
             self._run("truncate_collection", db_name=db, collection=request.collection_name)
-        finally:
-            self.ctx.cache.invalidate(db, request.collection_name, collection_id=meta.id)
         return milvus_pb2.TruncateCollectionResponse(status=ok())
 
     # --- databases and indexes ----------------------------------------------------------
