@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pymilvus import MilvusClient
 
 from tests.e2e.cluster_server import ClusterServer
 from tests.e2e.server import StandaloneServer
@@ -25,3 +27,11 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server: Any) -> Iterator[MilvusClient]:
+    """A MilvusClient on the module's server (modules that need a prepared one override this)."""
+    c = MilvusClient(uri=server.uri)
+    yield c
+    c.close()

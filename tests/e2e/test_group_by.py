@@ -8,8 +8,6 @@ may be grouped, and its messages, are checked too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import grpc
 import httpx
 import numpy as np
@@ -24,12 +22,6 @@ from tests.e2e.server import StandaloneServer
 
 pytestmark = pytest.mark.e2e
 
-
-@pytest.fixture(scope="module")
-def client(server: StandaloneServer) -> Iterator[MilvusClient]:
-    c = MilvusClient(uri=server.uri)
-    yield c
-    c.close()
 
 
 @pytest.fixture(scope="module")

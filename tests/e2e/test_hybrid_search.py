@@ -7,8 +7,6 @@ to float32 precision. Bad rank parameters must fail with Milvus's code and messa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import grpc
 import httpx
 import numpy as np
@@ -31,12 +29,6 @@ from tests.e2e.server import StandaloneServer
 
 pytestmark = pytest.mark.e2e
 
-
-@pytest.fixture(scope="module")
-def client(server: StandaloneServer) -> Iterator[MilvusClient]:
-    c = MilvusClient(uri=server.uri)
-    yield c
-    c.close()
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from pymilvus import Collection, DataType, MilvusClient, MilvusException, connections
 
@@ -20,12 +18,6 @@ pytestmark = pytest.mark.e2e
 DIM = 8
 NB = 3000
 
-
-@pytest.fixture(scope="module")
-def client(server: object) -> Iterator[MilvusClient]:
-    c = MilvusClient(uri=server.uri)  # type: ignore[attr-defined]
-    yield c
-    c.close()
 
 
 def _fresh(client: MilvusClient, name: str, sparse: bool = False) -> None:

@@ -21,12 +21,6 @@ DIM = 4
 NB = 50
 
 
-@pytest.fixture(scope="module")
-def client(server: object) -> Iterator[MilvusClient]:
-    c = MilvusClient(uri=server.uri)  # type: ignore[attr-defined]
-    yield c
-    c.close()
-
 
 @pytest.fixture(scope="module")
 def loaded(client: MilvusClient) -> Iterator[str]:

@@ -7,7 +7,6 @@ the bad-input cases check the Milvus error and that nothing was written.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,12 +15,6 @@ from pymilvus import DataType, FieldOp, MilvusClient, MilvusException
 pytestmark = pytest.mark.e2e
 DIM = 4
 
-
-@pytest.fixture(scope="module")
-def client(server: object) -> Iterator[MilvusClient]:
-    c = MilvusClient(uri=server.uri)  # type: ignore[attr-defined]
-    yield c
-    c.close()
 
 
 def _make(client: MilvusClient, name: str, dynamic: bool = False) -> None:

@@ -11,15 +11,9 @@ import numpy as np
 import pytest
 from pymilvus import MilvusClient
 
-from tests.e2e.server import StandaloneServer
-
 DIM = 64
 SUBJECTS = ["history", "biology", "math"]
 
-
-@pytest.fixture(scope="module")
-def client(server: StandaloneServer) -> MilvusClient:
-    return MilvusClient(uri=server.uri)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ groups — plus Milvus's envelopes for bad requests: a missing name, a zero ``no
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,13 +22,6 @@ pytestmark = pytest.mark.e2e
 DEFAULT = "__default_resource_group"
 RG = "rest_rg"
 COLL = "rest_rg_coll"
-
-
-@pytest.fixture(scope="module")
-def milvus(server: Any) -> Iterator[MilvusClient]:
-    client = MilvusClient(uri=server.uri)
-    yield client
-    client.close()
 
 
 def ok(server: Any, path: str, body: dict[str, Any]) -> Any:
@@ -55,7 +47,8 @@ def wait_for(cond: Any, what: str, timeout: float = 60) -> None:
         time.sleep(0.3)
 
 
-def test_resource_group_lifecycle_over_rest(server: Any, milvus: MilvusClient) -> None:
+def test_resource_group_lifecycle_over_rest(server: Any, client: MilvusClient) -> None:
+    milvus = client
     assert DEFAULT in ok(server, "resource_groups/list", {})
     assert ok(server, "resource_groups/create", {"name": RG}) == {}
     assert RG in ok(server, "resource_groups/list", {})

@@ -7,14 +7,8 @@ import numpy as np
 import pytest
 from pymilvus import DataType, MilvusClient
 
-from tests.e2e.server import StandaloneServer
-
 N, DIM = 2000, 16
 
-
-@pytest.fixture(scope="module")
-def client(server: StandaloneServer) -> MilvusClient:
-    return MilvusClient(uri=server.uri)
 
 
 def _all_types(client: MilvusClient) -> list[dict]:  # type: ignore[type-arg]
