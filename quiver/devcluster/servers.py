@@ -20,6 +20,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -62,6 +63,10 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
+_handed_out: set[int] = set()  # every port free_ports returned in this process
+_handed_out_lock = threading.Lock()
+
+
 def free_ports(count: int) -> list[int]:
     """``count`` distinct free loopback ports, chosen outside the ephemeral range.
 
@@ -70,28 +75,38 @@ def free_ports(count: int) -> list[int]:
     port and the server binding it, a client socket can grab it ("address already in use"). So
     ports are drawn at random below (or above) that range and each is checked by binding it; all
     are held open while choosing, so none repeats.
+
+    A port is also never handed out twice by one process: a cluster starts all its role
+    processes at once, and until a child has imported its code and bound its port, that port
+    looks free to the next call here (a CI run lost a role to exactly that).
     """
     low, high = _ephemeral_range()
     pools = [range(max(1024, low - 20000), low), range(high + 1, 65536)]
-    candidates = [p for pool in pools for p in pool]
-    socks: list[socket.socket] = []
-    try:
-        for port in random.sample(candidates, len(candidates)):
-            if len(socks) == count:
-                break
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
+    with _handed_out_lock:
+        candidates = [p for pool in pools for p in pool if p not in _handed_out]
+        if len(candidates) < max(count, len(_handed_out)):  # most used up: forget the oldest hand-outs
+            _handed_out.clear()
+            candidates = [p for pool in pools for p in pool]
+        socks: list[socket.socket] = []
+        try:
+            for port in random.sample(candidates, len(candidates)):
+                if len(socks) == count:
+                    break
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    s.close()
+                    continue
+                socks.append(s)
+            if len(socks) < count:
+                raise OSError(f"no {count} free loopback ports outside the ephemeral range {low}-{high}")
+            ports = [int(s.getsockname()[1]) for s in socks]
+            _handed_out.update(ports)
+            return ports
+        finally:
+            for s in socks:
                 s.close()
-                continue
-            socks.append(s)
-        if len(socks) < count:
-            raise OSError(f"no {count} free loopback ports outside the ephemeral range {low}-{high}")
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def free_port() -> int:

@@ -7,7 +7,6 @@ import fnmatch
 import http.server
 import json
 import os
-import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -71,12 +70,6 @@ def test_build_context_has_what_pip_needs_and_nothing_heavy() -> None:
         assert (ROOT / needed).exists() and not _ignored(needed, patterns), needed
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize(("code", "healthy"), [(200, True), (503, False)])
 def test_healthcheck_command_follows_healthz(code: int, healthy: bool) -> None:
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -88,8 +81,8 @@ def test_healthcheck_command_follows_healthz(code: int, healthy: bool) -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-    port = _free_port()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         hc = _one(_instructions(ROOT / "Dockerfile"), "HEALTHCHECK")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ import pytest
 from common.errors import Code, MilvusError
 from common.rpc import Router, rpc
 from common.rpc.tcp_transport import TcpServer, TcpTransport
+from quiver.devcluster.servers import free_ports
 
 
 class Echo:
@@ -57,12 +57,6 @@ def router() -> Iterator[Router]:
     r = Router()
     yield r
     r.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_a_call_returns_numpy_arrays_and_scalars(server: tuple[TcpServer, Echo], router: Router) -> None:
@@ -129,7 +123,7 @@ def test_a_timed_out_call_fails_and_its_late_reply_is_ignored(server: tuple[TcpS
 
 
 def test_a_refused_connection_fails_fast(router: Router) -> None:
-    client = router.client(f"tcp://127.0.0.1:{_free_port()}/echo")
+    client = router.client(f"tcp://127.0.0.1:{free_ports(1)[0]}/echo")
     t0 = time.monotonic()
     with pytest.raises(MilvusError) as err:
         client.call("echo", value=1, timeout=30)
@@ -176,7 +170,7 @@ def test_a_peer_killed_during_a_call_fails_it_fast(router: Router) -> None:
 
 
 def test_a_restarted_peer_on_the_same_port_is_reached_again(router: Router) -> None:
-    port = _free_port()
+    port = free_ports(1)[0]
     first = TcpServer("127.0.0.1", port)
     first.add("echo", Echo())
     first.start()
