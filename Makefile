@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(PY) -m bench.run $(ARGS) $(BENCH_ARGS)
 	$(PY) -m bench.cluster_ab $(AB_ARGS)
 	$(PY) -m bench.scaling $(SCALING_ARGS)
+	$(PY) -m bench.deletes $(DELETES_ARGS)
 
 milvus-suite: $(STAMP)
 	$(PY) tools/milvus_suite.py $(MILVUS) $(ARGS)

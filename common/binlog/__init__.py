@@ -18,7 +18,7 @@ from .keys import (
     segment_prefix,
     stats_log_key,
 )
-from .stats import PkStats
+from .stats import PkStats, SegmentPkStats
 
 ROW_ID_FIELD_ID = 0  # Milvus's hidden system fields, stored as Int64 insert binlogs
 TIMESTAMP_FIELD_ID = 1
@@ -28,6 +28,7 @@ __all__ = [
     "TIMESTAMP_FIELD_ID",
     "LogKey",
     "PkStats",
+    "SegmentPkStats",
     "decode_column",
     "decode_delta_log",
     "delta_log_key",

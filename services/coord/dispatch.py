@@ -338,6 +338,7 @@ class Dispatcher:
                             extra: dict[str, Any] = {"dropped": stale} if stale else {}
                             if fresh:
                                 extra["reloaded"] = fresh
+                            extra["stats"] = self._stats_logs(desired)
                             if self._call(e, "sync_distribution", vchannel=v, leader=e, segments=desired, **extra):
                                 rep = self.dist[e]["channels"][v]
                                 rep["dist"] = desired
@@ -349,6 +350,16 @@ class Dispatcher:
                 if ok:
                     settled.add(r.id)
         self._settled = settled
+
+    def _stats_logs(self, routes: dict[str, str]) -> dict[str, list[Any]]:
+        """[stats log keys, rows] of each routed segment, for the leader's PK oracle (one the catalog
+        does not know is left out: the leader then sends it every delete)."""
+        out: dict[str, list[Any]] = {}
+        for sid in routes:
+            seg = self.qc.cat.segments.get(int(sid))
+            if seg is not None:
+                out[sid] = [list(seg.statslogs), seg.num_rows]
+        return out
 
     def _unready(self, routes: dict[str, str]) -> list[int]:
         """Routed segments whose worker holds a fresh copy still waiting for the leader's catch-up

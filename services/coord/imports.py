@@ -302,7 +302,7 @@ class ImportManager:
         by_channel: dict[str, list[dict[str, Any]]] = {}
         for s in segs:
             by_channel.setdefault(s.vchannel, []).append(
-                {"id": s.id, "partition_id": s.partition_id, "statslogs": s.statslogs}
+                {"id": s.id, "partition_id": s.partition_id, "statslogs": s.statslogs, "num_rows": s.num_rows}
             )
         for vchannel, recs in by_channel.items():
             endpoint = self.data.channel_watchers.get(vchannel)

@@ -61,7 +61,7 @@ class ChannelWriter:
         self.buffers: dict[int, SegmentBuffer] = {}
         self.flushed: set[int] = set()
         self.flushed_partitions: dict[int, int] = {}  # flushed segment -> partition
-        self.flushed_stats: dict[int, binlog.PkStats] = {}
+        self.flushed_stats: dict[int, binlog.SegmentPkStats] = {}
         self.pending_flush: dict[int, int] = {}  # segment id -> seal ts
         self.deletes: list[tuple[str | None, np.ndarray, int]] = []  # (position before, pks, ts)
         self.new_deletes: list[tuple[np.ndarray, int]] = []
@@ -88,11 +88,10 @@ class ChannelWriter:
             elif seg["state"] == "Flushed":
                 self.flushed.add(seg["id"])
                 self.flushed_partitions[seg["id"]] = seg["partition_id"]
-                for key in seg.get("statslogs", []):
-                    try:
-                        self.flushed_stats[seg["id"]] = binlog.PkStats.from_bytes(self.storage.get(key))
-                    except KeyError:
-                        log.warning("stats log %s missing", key)
+                # unreadable stats make the segment take every delete: never lose one
+                self.flushed_stats[seg["id"]] = binlog.SegmentPkStats.read(
+                    self.storage.get, list(seg.get("statslogs", [])), int(seg.get("num_rows", 0))
+                )
             elif seg["state"] == "Sealed":
                 self.pending_flush[seg["id"]] = seg["seal_ts"]
         self.reader = self.stream.reader(pchannel_of(self.vchannel), start=start)
@@ -213,7 +212,7 @@ class ChannelWriter:
             buf = self.buffers.pop(sid, None)
             self.flushed.add(sid)
             if stats is not None and buf is not None:
-                self.flushed_stats[sid] = stats
+                self.flushed_stats[sid] = binlog.SegmentPkStats([stats])
                 self.flushed_partitions[sid] = buf.partition_id
         with self._lock:
             for sid in flush_ids:
@@ -347,8 +346,9 @@ class ChannelWriter:
             sid = int(seg["id"])
             if sid in self.flushed_stats:
                 continue
-            for key in seg.get("statslogs", []):
-                self.flushed_stats[sid] = binlog.PkStats.from_bytes(self.storage.get(key))
+            self.flushed_stats[sid] = binlog.SegmentPkStats.read(
+                self.storage.get, list(seg.get("statslogs", [])), int(seg.get("num_rows", 0))
+            )
             self.flushed.add(sid)
             self.flushed_partitions[sid] = int(seg["partition_id"])
 
@@ -432,5 +432,5 @@ class ChannelWriter:
                 self.flushed_partitions.pop(sid, None)
         self.flushed.add(out.segment_id)
         if out.stats is not None:
-            self.flushed_stats[out.segment_id] = out.stats
+            self.flushed_stats[out.segment_id] = binlog.SegmentPkStats([out.stats])
             self.flushed_partitions[out.segment_id] = partition_id

@@ -48,9 +48,10 @@ class ChannelServer:
         self.partitions = set(partition_ids)
         self.growing: dict[int, Segment] = {}
         self.excluded = set(flushed_segment_ids)  # served sealed (or flushed before the watch): no growing copy
-        # endpoints the delegator forwards deletes to; changed under _lock so no delete is missed
-        self.forward_targets: frozenset[str] = frozenset()
-        self.on_delete: Callable[[np.ndarray, int, frozenset[str]], None] | None = None
+        # where the delegator forwards deletes (endpoint -> the sealed segments it serves there);
+        # changed under _lock so no delete is missed
+        self.forward_to: dict[str, frozenset[int]] = {}
+        self.on_delete: Callable[[np.ndarray, int, dict[str, frozenset[int]]], None] | None = None
         self.deletes: list[tuple[np.ndarray, int]] = []  # every delete consumed (workers catch up from it)
         # the deletes newer than tsafe: only these can postdate an insert still to come (a message
         # after timetick T has a timestamp above T), so inserts check these, not all of the above
@@ -111,7 +112,7 @@ class ChannelServer:
                 self._recent.append((pks, msg.timestamp))
                 for seg in list(self.growing.values()):
                     seg.apply_delete(pks, msg.timestamp)
-                targets = self.forward_targets
+                targets = self.forward_to
             if self.on_delete is not None:  # before tsafe passes this delete: sealed copies see it too
                 self.on_delete(pks, msg.timestamp, targets)
 

@@ -54,6 +54,9 @@ class Segment:
     max_ts: int = 0
     min_ts: int = -1  # the oldest row's timestamp (-1: not computed yet), to skip the TTL mask cheaply
     has_deletes: bool = False  # a delete ts was ever set: reads scan the delete column only then
+    # a sealed segment's primary keys sorted, with their row offsets (Milvus's pk-to-offset map):
+    # built at the first delete, so a delete costs a binary search, not a scan of the pk column
+    _pk_order: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.store.n:
@@ -105,16 +108,38 @@ class Segment:
         cols, n = self.store.snapshot()
         if n == 0 or len(pks) == 0:
             return 0
-        hit = np.isin(cols[self.pk_name][:n], pks)
-        if not hit.any():
+        rows = self._rows_with(cols[self.pk_name][:n], np.asarray(pks))
+        deleted = cols[DELETED][rows]
+        rows = rows[(cols[TS][rows] < ts) & ((deleted == 0) | (deleted > ts))]
+        if rows.size == 0:
             return 0
-        deleted = cols[DELETED][:n]
-        hit &= cols[TS][:n] < ts
-        hit &= (deleted == 0) | (deleted > ts)
-        if hit.any():
-            self.has_deletes = True  # before the values: a read that sees them also scans them
-            self.store.set_values(DELETED, hit, ts)
-        return int(hit.sum())
+        self.has_deletes = True  # before the values: a read that sees them also scans them
+        hit = np.zeros(n, dtype=bool)
+        hit[rows] = True
+        self.store.set_values(DELETED, hit, ts)
+        return int(rows.size)
+
+    def _rows_with(self, column: np.ndarray, pks: np.ndarray) -> np.ndarray:
+        """Offsets of the rows whose primary key is one of ``pks`` (each row once)."""
+        if (pks.dtype.kind in "iu") != (column.dtype.kind in "iu"):
+            return np.empty(0, dtype=np.int64)  # an int key never matches a string PK (nor the reverse)
+        if not self.sealed:  # growing: the column still grows, a scan it is
+            return np.flatnonzero(np.isin(column, pks))
+        if self._pk_order is None or len(self._pk_order[1]) != len(column):
+            order = np.argsort(column, kind="stable")
+            self._pk_order = (column[order], order)
+        keys, order = self._pk_order
+        want = np.unique(pks)
+        if not len(keys) or want[-1] < keys[0] or want[0] > keys[-1]:
+            return np.empty(0, dtype=np.int64)  # all outside the segment's key range
+        lo = np.searchsorted(keys, want, "left")
+        counts = np.searchsorted(keys, want, "right") - lo
+        total = int(counts.sum())
+        if total == 0:
+            return np.empty(0, dtype=np.int64)
+        # the rows of key i are order[lo[i] : lo[i] + counts[i]]: one gather for all keys
+        starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+        return order[starts + np.arange(total)]
 
     def inherit_deletes(self, old: Segment) -> bool:
         """Take over the deletes ``old`` (another copy of the same segment: same binlogs, same row
@@ -218,7 +243,8 @@ class Segment:
 
     def memory_bytes(self) -> int:
         indexes = list(self.indexes.values()) + list(self.scalar_indexes.values())
-        return self.store.nbytes() + sum(i.memory_bytes() for i in indexes)
+        pk_order = sum(int(a.nbytes) for a in self._pk_order) if self._pk_order is not None else 0
+        return self.store.nbytes() + sum(i.memory_bytes() for i in indexes) + pk_order
 
 
 def _pk_dtype(pks: np.ndarray | None) -> np.dtype:

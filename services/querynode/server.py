@@ -75,7 +75,7 @@ class QueryNode:
                 collection_id, vchannel, parsed, self.stream, checkpoint, flushed_segment_ids, partition_ids
             )
             self.channels[vchannel] = ch
-            self.delegators[vchannel] = ShardDelegator(ch, self.store, self.router, self._pool)
+            self.delegators[vchannel] = ShardDelegator(ch, self.store, self.router, self._pool, self.storage)
 
     @rpc
     def release_channel(self, vchannel: str) -> None:
@@ -158,11 +158,14 @@ class QueryNode:
         segments: dict[str, str],
         dropped: list[int] | None = None,
         reloaded: list[int] | None = None,
+        stats: dict[str, list[Any]] | None = None,
     ) -> None:
         """As leader of ``vchannel`` (this node is ``leader``): route these sealed segments (id -> worker
         endpoint) from now on, and drop the growing copies of ``dropped`` (segments compaction dropped
         whose rows a routed segment serves now, or that nothing serves any more). ``reloaded``:
-        routed segments whose worker copy is fresh (not ready), which get the buffered deletes too."""
+        routed segments whose worker copy is fresh (not ready), which get the buffered deletes too.
+        ``stats``: per routed segment [its stats log keys, its rows], so deletes go only to the
+        workers whose segments may hold their keys (a segment left out gets every delete)."""
         delegator = self.delegators.get(vchannel)
         if delegator is None:
             raise MilvusError(Code.CHANNEL_NOT_AVAILABLE, f"channel not available[channel={vchannel}] on this node")
@@ -171,6 +174,7 @@ class QueryNode:
             {int(s): e for s, e in segments.items()},
             [int(s) for s in dropped or []],
             [int(s) for s in reloaded or []],
+            {int(s): (list(v[0]), int(v[1])) for s, v in (stats or {}).items()},
         )
 
     @rpc

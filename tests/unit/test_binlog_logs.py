@@ -8,6 +8,7 @@ import pytest
 from common.binlog import (
     LogKey,
     PkStats,
+    SegmentPkStats,
     decode_delta_log,
     delta_log_key,
     encode_delta_log,
@@ -82,6 +83,38 @@ def test_pk_stats_empty() -> None:
     assert stats.count == 0 and not stats.may_contain(np.arange(5)).any()
     with pytest.raises(MilvusError):
         PkStats.from_bytes(b"garbage")
+
+
+def test_segment_stats_read_every_log_as_one() -> None:
+    store = {"a": PkStats.build(np.arange(0, 100)).to_bytes(), "b": PkStats.build(np.arange(500, 600)).to_bytes()}
+    seg = SegmentPkStats.read(store.__getitem__, ["a", "b"], 200)
+    assert not seg.unknown
+    probe = np.array([5, 99, 550, 599])
+    assert seg.may_contain(probe).all()  # keys of either log: no false negatives
+    assert not seg.may_contain(np.array([-1, 300, 601, 10**12])).any()  # outside both ranges
+    assert seg.may_contain(np.array([5, 300, 550])).tolist() == [True, False, True]
+    assert not seg.may_contain(np.array(["5"], dtype=object)).any()  # a string key never matches int PKs
+    assert seg.may_contain(np.empty(0, np.int64)).shape == (0,)
+
+
+def test_segment_stats_that_cannot_be_read_hold_every_key() -> None:
+    store = {"good": PkStats.build(np.arange(10)).to_bytes(), "bad": b"garbage"}
+    probe = np.array([3, 10**9])
+    for keys in (["good", "missing"], ["good", "bad"]):
+        seg = SegmentPkStats.read(store.__getitem__, keys, 10)
+        assert seg.unknown and seg.may_contain(probe).all()  # routing sends too much, never too little
+    no_logs = SegmentPkStats.read(store.__getitem__, [], 10)  # rows written without a stats log
+    assert no_logs.unknown and no_logs.may_contain(probe).all()
+    empty = SegmentPkStats.read(store.__getitem__, [], 0)  # no rows: no key can be there
+    assert not empty.unknown and not empty.may_contain(probe).any()
+
+
+def test_segment_stats_string_keys() -> None:
+    pks = np.array([f"k{i:04d}" for i in range(1000)], dtype=object)
+    seg = SegmentPkStats([PkStats.build(pks)])
+    assert seg.may_contain(pks[::7]).all()
+    assert not seg.may_contain(np.array(["a", "zz"], dtype=object)).any()
+    assert not seg.may_contain(np.array([1, 2])).any()
 
 
 def test_hashes_are_deterministic_and_spread() -> None:

@@ -155,3 +155,24 @@ def test_compaction_on_the_datanode_and_deletes_after_it(rig: Rig) -> None:
     rig.datanode.watch_channel(rig.cid, rig.vchannel, coll.schema_b64)
     again = rig.datanode.channels[rig.vchannel]
     assert {a.id, b.id, c.id} <= again.flushed and c.id in again.flushed_stats
+
+
+def test_a_segment_whose_stats_log_is_gone_still_gets_its_deletes_after_a_restart(rig: Rig) -> None:
+    """Unreadable stats make a flushed segment take every delete (a delta log too many, never a delete
+    lost: a querynode loading it later reads only its binlogs and delta logs)."""
+    rig.insert(np.arange(0, 50))
+    rig.flush()
+    rig.insert(np.arange(50, 90))
+    rig.flush()
+    a, b = rig.segments(FLUSHED)
+    rig.storage.delete(a.statslogs[0])
+    rig.datanode.release_channel(rig.vchannel)
+    coll = rig.coord.ctx.catalog.collections[rig.cid]
+    rig.datanode.watch_channel(rig.cid, rig.vchannel, coll.schema_b64)
+    assert rig.datanode.channels[rig.vchannel].flushed_stats[a.id].unknown
+    rig.delete([7, 60])
+    rig.flush()
+    a, b = rig.coord.ctx.catalog.segments[a.id], rig.coord.ctx.catalog.segments[b.id]
+    assert len(a.deltalogs) == 1 and len(b.deltalogs) == 1
+    assert sorted(binlog.decode_delta_log(rig.storage.get(a.deltalogs[0]))[0].tolist()) == [7, 60]
+    assert binlog.decode_delta_log(rig.storage.get(b.deltalogs[0]))[0].tolist() == [60]  # b's stats still route

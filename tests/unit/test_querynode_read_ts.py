@@ -17,6 +17,7 @@ from common.channels import pchannel_of
 from common.msgstream.memory import MemoryStream
 from common.rpc import Router, rpc
 from common.schema import Field, Schema
+from common.storage.memory import MemoryStorage
 from services.querynode.channel import ChannelServer
 from services.querynode.delegator import ShardDelegator
 from services.querynode.worker import SealedStore
@@ -46,7 +47,7 @@ def env() -> Iterator[tuple[ShardDelegator, MemoryStream, RecordingWorker]]:
     router.register_local("w1", worker)
     ch = ChannelServer(7, VCH, schema, stream, None, [], [1])
     pool = ThreadPoolExecutor(4)
-    yield ShardDelegator(ch, SealedStore(), router, pool), stream, worker
+    yield ShardDelegator(ch, SealedStore(), router, pool, MemoryStorage()), stream, worker
     ch.stop()
     pool.shutdown()
 

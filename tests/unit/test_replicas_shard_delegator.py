@@ -1,10 +1,11 @@
 """The shard delegator on its own (services/querynode/delegator.py), with recording fake workers:
-search options pass through to the workers unchanged, deletes reach every worker (buffered ones at
-sync, later ones forwarded before tsafe passes them), and a worker that misses one makes reads
-fail clearly until a re-sync."""
+search options pass through to the workers unchanged, deletes reach the workers (buffered ones at
+sync, later ones forwarded before tsafe passes them) whose segments may hold their keys, and a
+worker that misses one makes reads fail clearly until a re-sync."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,11 +17,13 @@ from pymilvus import CollectionSchema, DataType, FieldSchema
 from pymilvus.client.prepare import Prepare
 
 from common import msgs
+from common.binlog import PkStats
 from common.channels import pchannel_of
 from common.errors import Code, MilvusError
 from common.msgstream.memory import MemoryStream
 from common.rpc import Router, rpc
 from common.schema import Schema
+from common.storage.memory import MemoryStorage
 from services.querynode.channel import ChannelServer
 from services.querynode.delegator import ShardDelegator
 from services.querynode.worker import SealedStore, search_segments
@@ -56,7 +59,7 @@ def env() -> Iterator[tuple[ShardDelegator, MemoryStream, Router, FakeWorker]]:
     router.register_local("w1", worker)
     ch = ChannelServer(7, VCH, schema, stream, None, [], [1])
     pool = ThreadPoolExecutor(4)
-    yield ShardDelegator(ch, SealedStore(), router, pool), stream, router, worker
+    yield ShardDelegator(ch, SealedStore(), router, pool, MemoryStorage()), stream, router, worker
     ch.stop()
     pool.shutdown()
 
@@ -157,3 +160,103 @@ def test_tsafe_waits_for_forwarding(env: Any) -> None:
     delete(stream, [9], 40)
     wait_tsafe(d, 40)
     assert ([9], 40) in worker.deletes and time.monotonic() - started < 5
+
+
+@pytest.fixture
+def routed() -> Iterator[tuple[ShardDelegator, MemoryStream, MemoryStorage, FakeWorker, FakeWorker]]:
+    """A leader with two workers and a storage holding stats logs the tests write."""
+    fields = [FieldSchema("id", DataType.INT64, is_primary=True), FieldSchema("v", DataType.FLOAT_VECTOR, dim=2)]
+    schema = Schema.from_bytes(
+        Prepare.get_schema_from_collection_schema("c", CollectionSchema(fields)).SerializeToString()
+    )
+    stream, router, storage = MemoryStream(), Router(), MemoryStorage()
+    w1, w2 = FakeWorker(), FakeWorker()
+    router.register_local("w1", w1)
+    router.register_local("w2", w2)
+    ch = ChannelServer(7, VCH, schema, stream, None, [], [1])
+    pool = ThreadPoolExecutor(4)
+    yield ShardDelegator(ch, SealedStore(), router, pool, storage), stream, storage, w1, w2
+    ch.stop()
+    pool.shutdown()
+
+
+def stats_of(storage: MemoryStorage, sid: int, pks: np.ndarray) -> tuple[list[str], int]:
+    key = f"stats_log/7/1/{sid}/100/1"
+    storage.put(key, PkStats.build(pks).to_bytes())
+    return [key], len(pks)
+
+
+def test_deletes_go_only_to_the_workers_whose_segments_may_hold_their_keys(routed: Any) -> None:
+    d, stream, storage, w1, w2 = routed
+    produce(stream, msgs.TimeTickMsg(5))
+    stats = {100: stats_of(storage, 100, np.arange(0, 100)), 200: stats_of(storage, 200, np.arange(1000, 1100))}
+    d.sync("local://leader", {100: "local://w1", 200: "local://w2"}, stats=stats)
+    assert w1.ready == [100] and w2.ready == [200]
+    delete(stream, [5], 10)
+    delete(stream, [1050], 20)
+    delete(stream, [7, 1077, 5000], 30)
+    delete(stream, [5000], 40)  # in no segment: nobody is asked
+    wait_tsafe(d, 40)
+    assert w1.deletes == [([5], 10), ([7], 30)]
+    assert w2.deletes == [([1050], 20), ([1077], 30)]
+
+
+def test_catch_up_sends_a_joining_worker_only_what_its_segments_may_hold(routed: Any) -> None:
+    d, stream, storage, w1, w2 = routed
+    delete(stream, [5], 10)
+    delete(stream, [1050], 20)
+    wait_tsafe(d, 20)
+    stats = {100: stats_of(storage, 100, np.arange(0, 100)), 200: stats_of(storage, 200, np.arange(1000, 1100))}
+    d.sync("local://leader", {100: "local://w1"}, stats=stats)
+    assert w1.deletes == [([5], 10)]
+    d.sync("local://leader", {100: "local://w1", 200: "local://w2"}, stats=stats)
+    assert w2.deletes == [([1050], 20)] and w2.ready == [200]
+    assert w1.deletes == [([5], 10)]  # its route did not change: nothing again
+
+
+def test_a_segment_without_known_stats_gets_every_delete(routed: Any) -> None:
+    d, stream, storage, w1, w2 = routed
+    produce(stream, msgs.TimeTickMsg(5))
+    stats = {100: stats_of(storage, 100, np.arange(0, 100)), 200: (["stats_log/7/1/200/100/404"], 100)}
+    d.sync("local://leader", {100: "local://w1", 200: "local://w2", 300: "local://w2"}, stats=stats)
+    delete(stream, [5], 10)
+    delete(stream, [5000], 20)
+    wait_tsafe(d, 20)
+    assert w1.deletes == [([5], 10)]
+    assert w2.deletes == [([5], 10), ([5000], 20)]  # 200's stats are unreadable, 300's never named
+    storage.put("stats_log/7/1/200/100/404", PkStats.build(np.arange(1000, 1100)).to_bytes())
+    stats[300] = stats_of(storage, 300, np.arange(2000, 2100))
+    d.sync("local://leader", {100: "local://w1", 200: "local://w2", 300: "local://w2"}, stats=stats)
+    delete(stream, [6], 30)  # now known: w2 holds no 6
+    wait_tsafe(d, 30)
+    assert w2.deletes == [([5], 10), ([5000], 20)]
+
+
+def test_a_delete_during_a_move_reaches_the_old_and_the_new_worker(routed: Any) -> None:
+    """Between the catch-up snapshot and the switch, deletes go to both placements."""
+    d, stream, storage, w1, w2 = routed
+    produce(stream, msgs.TimeTickMsg(5))
+    stats = {100: stats_of(storage, 100, np.arange(0, 100))}
+    d.sync("local://leader", {100: "local://w1"}, stats=stats)
+    sent = threading.Event()
+
+    class Slow(FakeWorker):
+        @rpc
+        def apply_deletes(self, vchannel: str, deletes: list[list[Any]], ready: list[int] | None = None) -> int:
+            if ready:  # the catch-up of the move: a delete arrives meanwhile
+                delete(stream, [8], 50)
+                assert sent.wait(5)
+            return super().apply_deletes(vchannel, deletes, ready)
+
+    w3 = Slow()
+    d.router.register_local("w3", w3)
+    original = d._forward_delete
+
+    def forward(pks: np.ndarray, ts: int, placement: dict[str, frozenset[int]]) -> None:
+        original(pks, ts, placement)
+        sent.set()
+
+    d.channel.on_delete = forward
+    d.sync("local://leader", {100: "local://w3"}, stats=stats)
+    wait_tsafe(d, 50)
+    assert ([8], 50) in w1.deletes and ([8], 50) in w3.deletes

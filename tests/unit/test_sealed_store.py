@@ -108,3 +108,40 @@ def test_a_fresh_copy_serves_no_read_until_its_leader_caught_it_up() -> None:
     store.remove([1])
     store.add(_copy(10, "v3"), ready=False)  # released and loaded again: fresh
     assert not store.is_ready(1)
+
+
+def test_a_sealed_copy_applies_every_delete_of_its_keys_and_no_other() -> None:
+    seg = _copy(1000, "v1", first_pk=5000)
+    rng = np.random.default_rng(3)
+    present = rng.choice(np.arange(5000, 6000), 300, replace=False)
+    absent = np.concatenate([np.arange(0, 5000, 7), np.arange(6001, 9000, 3)])
+    assert seg.apply_delete(np.concatenate([present, absent]), 20) == 300
+    assert seg.count(None, 25) == 700
+    assert seg.apply_delete(np.array([1, 9000]), 30) == 0  # all outside the key range
+    assert sorted(np.flatnonzero(seg.store.column(DELETED)).tolist()) == sorted((present - 5000).tolist())
+
+
+def test_deletes_on_a_sealed_copy_find_every_row_of_a_key() -> None:
+    """Sealed copies find rows by binary search over their sorted keys: duplicates (Milvus allows a
+    key twice without upsert), repeated keys in one delete, rows newer than the delete, string keys."""
+    n = 6
+    cols: dict[str, np.ndarray] = {
+        "id": np.array([9, 4, 9, 7, 4, 1], dtype=np.int64),
+        "v": np.ones((n, 2), dtype=np.float32),
+        TS: np.array([10, 10, 10, 10, 50, 10], dtype=np.int64),
+        DELETED: np.zeros(n, dtype=np.int64),
+    }
+    seg = Segment(1, 1, VCH, _schema(), True, ColumnStore.of(cols, n), version="v", max_ts=50)
+    assert seg.apply_delete(np.array([9, 9, 4, 100]), 20) == 3  # both 9s and the old 4; the 4 of ts 50 stays
+    assert seg.store.column(DELETED).tolist() == [20, 20, 20, 0, 0, 0]
+    assert seg.apply_delete(np.array([9, 7]), 15) == 3  # an earlier delete of the same rows wins
+    assert seg.store.column(DELETED).tolist() == [15, 20, 15, 15, 0, 0]
+    assert seg.apply_delete(np.array(["9"]), 30) == 0  # a string key never matches an int PK
+    strings = Segment(
+        2, 1, VCH, _schema(), True,
+        ColumnStore.of({"id": np.array(["b", "a", "b"], dtype=object), TS: np.full(3, 10, dtype=np.int64),
+                        DELETED: np.zeros(3, dtype=np.int64)}, 3),
+        version="v", max_ts=10,
+    )
+    assert strings.apply_delete(np.array(["b", "zz"], dtype=object), 20) == 2
+    assert strings.store.column(DELETED).tolist() == [20, 0, 20]
