@@ -54,6 +54,7 @@ cluster-down: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.run $(ARGS) $(BENCH_ARGS)
 	$(PY) -m bench.cluster_ab $(AB_ARGS)
+	$(PY) -m bench.faiss_ab $(FAISS_AB_ARGS)
 	$(PY) -m bench.scaling $(SCALING_ARGS)
 	$(PY) -m bench.deletes $(DELETES_ARGS)
 
