@@ -60,10 +60,13 @@ class ColumnStore:
         with self._lock:
             return self._arrays[name][: self.n]
 
-    def set_values(self, name: str, mask: np.ndarray, value: int | np.ndarray) -> None:
-        """Set the rows of ``mask`` to ``value`` (one value, or one per selected row)."""
+    def set_values(self, name: str, rows: np.ndarray, value: int | np.ndarray) -> None:
+        """Set the cells at row offsets ``rows`` (below n) to ``value`` (one value, or one per row).
+
+        Offsets, not a mask: a delete of one key must not cost a pass over every row.
+        """
         with self._lock:
-            self._arrays[name][: len(mask)][mask] = value
+            self._arrays[name][: self.n][rows] = value
 
     def nbytes(self) -> int:
         with self._lock:

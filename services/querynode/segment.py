@@ -114,9 +114,7 @@ class Segment:
         if rows.size == 0:
             return 0
         self.has_deletes = True  # before the values: a read that sees them also scans them
-        hit = np.zeros(n, dtype=bool)
-        hit[rows] = True
-        self.store.set_values(DELETED, hit, ts)
+        self.store.set_values(DELETED, rows, ts)
         return int(rows.size)
 
     def _rows_with(self, column: np.ndarray, pks: np.ndarray) -> np.ndarray:
@@ -149,8 +147,8 @@ class Segment:
         if n != m or not np.array_equal(new_cols[self.pk_name][:n], old_cols[old.pk_name][:m]):
             return False
         theirs, mine = old_cols[DELETED][:n], new_cols[DELETED][:n]
-        take = (theirs != 0) & ((mine == 0) | (theirs < mine))
-        if take.any():
+        take = np.flatnonzero((theirs != 0) & ((mine == 0) | (theirs < mine)))
+        if take.size:
             self.has_deletes = True
             self.store.set_values(DELETED, take, theirs[take])
         return True

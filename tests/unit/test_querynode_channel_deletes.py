@@ -20,6 +20,7 @@ from common.channels import pchannel_of
 from common.msgstream.memory import MemoryStream
 from common.schema import Field, Schema
 from services.querynode.channel import ChannelServer
+from services.querynode.segment import DELETED
 
 VCH = "dml_0_7v0"
 
@@ -82,3 +83,20 @@ def test_a_timetick_ends_the_scan_of_older_deletes_but_the_buffer_keeps_them(
     insert(stream, [5, 6], ts=210)  # newer than every delete: a delete of pk 5 at 25 is not its
     tick(ch, stream, 220)
     assert visible(ch, 220) == 3
+
+
+def test_deletes_on_a_growing_segment_mark_exactly_their_rows(chan: tuple[ChannelServer, MemoryStream]) -> None:
+    """Deletes mark rows by offset in the growing store (which has spare capacity past its rows):
+    only the rows of the deleted keys change, the earliest delete of a row wins, rows appended later
+    start undeleted."""
+    ch, stream = chan
+    insert(stream, list(range(0, 1500)), ts=10)  # past the store's first capacity of 1024 rows
+    produce(stream, msgs.DeleteMsg(VCH, 7, -1, 30, np.array([3, 1499, 7000])))
+    produce(stream, msgs.DeleteMsg(VCH, 7, -1, 20, np.array([3, 8])))
+    insert(stream, [3, 2000], ts=40)  # 3 again, newer than both deletes
+    tick(ch, stream, 50)
+    (seg,) = ch.growing_segments(None)
+    marks = seg.store.column(DELETED)
+    assert len(marks) == 1502
+    assert {int(i): int(marks[i]) for i in np.flatnonzero(marks)} == {3: 20, 8: 20, 1499: 30}
+    assert visible(ch, 50) == 1502 - 3
