@@ -51,7 +51,7 @@ cluster: $(STAMP) $(SERVERS_STAMP)
 cluster-down: $(STAMP)
 	$(PY) -m quiver.devcluster down $(ARGS)
 
-bench: $(STAMP)
+bench: $(STAMP) $(SERVERS_STAMP)
 	$(PY) -m bench.run $(ARGS) $(BENCH_ARGS)
 	$(PY) -m bench.cluster_ab $(AB_ARGS)
 	$(PY) -m bench.faiss_ab $(FAISS_AB_ARGS)

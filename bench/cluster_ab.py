@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from pymilvus import DataType, MilvusClient
 
-from bench.dataset import DatasetSpec, ensure_dataset
+from bench.dataset import ab_dataset, add_ab_args
 from quiver.devcluster import ClusterLayout, LocalCluster
 from tests.e2e.server import StandaloneServer
 
@@ -79,17 +79,9 @@ def _placement(client: MilvusClient) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--dim", type=int, default=128)
-    ap.add_argument("--nlist", type=int, default=1024)
-    ap.add_argument("--nprobe", type=int, default=16)
-    ap.add_argument("--queries", type=int, default=1000)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--work-dir", type=Path, default=Path(__file__).resolve().parent.parent / ".bench")
+    add_ab_args(ap)
     args = ap.parse_args(argv)
-    spec = DatasetSpec(rows=args.rows, dim=args.dim, clusters=max(10, args.rows // 100), queries=args.queries,
-                       filtered_queries=200, seed=42)  # fmt: skip  (bench.run's defaults: its cached data set)
-    data, _ = ensure_dataset(spec, args.work_dir / "data")
+    data = ab_dataset(args)
     base = np.load(data / "base.npy")
     queries = np.load(data / "queries.npy")
     with tempfile.TemporaryDirectory(prefix="quiver-ab-") as tmp:

@@ -11,6 +11,7 @@ so a recall difference between two engines shows up.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -138,3 +139,23 @@ def ensure_dataset(spec: DatasetSpec, cache_root: Path) -> tuple[Path, bool]:
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     return final, True
+
+
+def add_ab_args(ap: argparse.ArgumentParser) -> None:
+    """Options of the side-by-side benches (bench.cluster_ab, bench.faiss_ab): data and IVF params."""
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--nlist", type=int, default=1024)
+    ap.add_argument("--nprobe", type=int, default=16)
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--work-dir", type=Path, default=Path(__file__).resolve().parent.parent / ".bench")
+
+
+def ab_dataset(args: argparse.Namespace) -> Path:
+    """The cached data set of bench.run's defaults for ``add_ab_args`` options (generated if missing)."""
+    spec = DatasetSpec(
+        rows=args.rows, dim=args.dim, clusters=max(10, args.rows // 100), queries=args.queries,
+        filtered_queries=200, seed=42,
+    )  # fmt: skip
+    return ensure_dataset(spec, args.work_dir / "data")[0]

@@ -29,7 +29,7 @@ import numpy as np
 from pymilvus import DataType, MilvusClient
 
 from bench.common import TOP_K, latency_stats, recall_at_k
-from bench.dataset import DatasetSpec, ensure_dataset
+from bench.dataset import ab_dataset, add_ab_args
 from bench.grpc_client import LeanSearchClient
 from tests.e2e.server import StandaloneServer
 
@@ -99,20 +99,12 @@ def _ids_per_query(name: str, result: Any) -> list[list[int]]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--dim", type=int, default=128)
-    ap.add_argument("--nlist", type=int, default=1024)
-    ap.add_argument("--nprobe", type=int, default=16)
-    ap.add_argument("--queries", type=int, default=1000)
+    add_ab_args(ap)
     ap.add_argument("--batch-nq", type=int, default=100)
     ap.add_argument("--batches", type=int, default=30, help="nq=100 calls per target and round")
-    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--block", type=int, default=50, help="nq=1 calls per target before switching (nq=100: a tenth)")
-    ap.add_argument("--work-dir", type=Path, default=Path(__file__).resolve().parent.parent / ".bench")
     args = ap.parse_args(argv)
-    spec = DatasetSpec(rows=args.rows, dim=args.dim, clusters=max(10, args.rows // 100), queries=args.queries,
-                       filtered_queries=200, seed=42)  # fmt: skip  (bench.run's defaults: its cached data set)
-    data, _ = ensure_dataset(spec, args.work_dir / "data")
+    data = ab_dataset(args)
     base = np.ascontiguousarray(np.load(data / "base.npy"), dtype=np.float32)
     queries = np.ascontiguousarray(np.load(data / "queries.npy"), dtype=np.float32)
     gt = np.load(data / "gt.npy")
