@@ -17,11 +17,11 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
 
+from bench.common import ivf_index_and_load
 from bench.dataset import ab_dataset, add_ab_args
 from quiver.devcluster import ClusterLayout, LocalCluster
 from tests.e2e.server import StandaloneServer
@@ -52,22 +52,6 @@ def _insert_interleaved(clients: list[MilvusClient], base: np.ndarray) -> list[f
     return spent
 
 
-def _index_and_load(client: MilvusClient, rows: int, nlist: int) -> None:
-    client.flush(NAME)
-    params = client.prepare_index_params()
-    params.add_index("v", index_type="IVF_FLAT", metric_type="L2", params={"nlist": nlist})
-    client.create_index(NAME, params)
-    deadline = time.monotonic() + 600
-    while True:
-        desc: dict[str, Any] = client.describe_index(NAME, "v") or {}
-        if desc.get("pending_index_rows", 1) == 0 and desc.get("indexed_rows", 0) >= rows:
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"index not built: {desc}")
-        time.sleep(0.5)
-    client.load_collection(NAME)
-
-
 def _placement(client: MilvusClient) -> str:
     """Which querynodes lead each shard and which serve its sealed segments (the fan-out a search pays)."""
     parts = []
@@ -94,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
             clients = [_create(standalone.uri, base.shape[1]), _create(cluster.uri, base.shape[1])]
             spent = _insert_interleaved(clients, base)
             for c in clients:
-                _index_and_load(c, len(base), args.nlist)
+                ivf_index_and_load(c, NAME, "v", len(base), args.nlist)
             time.sleep(5)  # let the cluster's background passes settle
 
             def one(c: MilvusClient, q: np.ndarray) -> float:

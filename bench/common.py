@@ -186,3 +186,20 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--batch-nq", type=int, default=100)
     p.add_argument("--batch-rounds", type=int, default=10)
+
+
+def ivf_index_and_load(client: Any, collection: str, field: str, rows: int, nlist: int) -> None:
+    """Flush, build IVF_FLAT (L2) on ``field``, wait until all ``rows`` are indexed, load."""
+    client.flush(collection)
+    params = client.prepare_index_params()
+    params.add_index(field, index_type="IVF_FLAT", metric_type="L2", params={"nlist": nlist})
+    client.create_index(collection, params)
+    deadline = time.monotonic() + 600
+    while True:
+        desc: dict[str, Any] = client.describe_index(collection, field) or {}
+        if desc.get("pending_index_rows", 1) == 0 and desc.get("indexed_rows", 0) >= rows:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"index not built: {desc}")
+        time.sleep(0.5)
+    client.load_collection(collection)

@@ -28,7 +28,7 @@ import faiss
 import numpy as np
 from pymilvus import DataType, MilvusClient
 
-from bench.common import TOP_K, latency_stats, recall_at_k
+from bench.common import TOP_K, ivf_index_and_load, latency_stats, recall_at_k
 from bench.dataset import ab_dataset, add_ab_args
 from bench.grpc_client import LeanSearchClient
 from tests.e2e.server import StandaloneServer
@@ -45,19 +45,7 @@ def _load_quiver(client: MilvusClient, base: np.ndarray, nlist: int) -> None:
     client.create_collection(NAME, schema=schema, consistency_level="Bounded")
     for start in range(0, len(base), BATCH):
         client.insert(NAME, [{"id": i, "v": base[i]} for i in range(start, min(start + BATCH, len(base)))])
-    client.flush(NAME)
-    params = client.prepare_index_params()
-    params.add_index("v", index_type="IVF_FLAT", metric_type="L2", params={"nlist": nlist})
-    client.create_index(NAME, params)
-    deadline = time.monotonic() + 600
-    while True:
-        desc: dict[str, Any] = client.describe_index(NAME, "v") or {}
-        if desc.get("pending_index_rows", 1) == 0 and desc.get("indexed_rows", 0) >= len(base):
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"index not built: {desc}")
-        time.sleep(0.5)
-    client.load_collection(NAME)
+    ivf_index_and_load(client, NAME, "v", len(base), nlist)
 
 
 def _faiss_index(base: np.ndarray, nlist: int, nprobe: int) -> Any:
