@@ -51,6 +51,7 @@ METRIC_NAMES = frozenset({
     "quiver_querynode_tsafe_lag_seconds",
     "quiver_querynode_segment_memory_bytes",
     "quiver_querynode_segments",
+    "quiver_querynode_delete_buffer_bytes",
 })
 
 _PENDING_INDEX_STATES = {"InProgress"}  # services/coord/catalog SegmentIndexInfo.state
@@ -75,6 +76,8 @@ class QueryNodeSnapshot:
 
     tsafe: dict[str, tuple[int, int]] = field(default_factory=dict)  # vchannel -> (collection id, tsafe ts)
     segments: list[tuple[int, int, str, int]] = field(default_factory=list)  # (collection, segment, state, bytes)
+    # vchannel -> (collection id, bytes of the deletes its leader keeps for catch-ups)
+    delete_buffer: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class QueryNodeCollector(Collector):
@@ -122,6 +125,11 @@ class QueryNodeCollector(Collector):
         counts = GaugeMetricFamily(
             "quiver_querynode_segments", "Segments a query node serves, by state", labels=["state"]
         )
+        buffered = GaugeMetricFamily(
+            "quiver_querynode_delete_buffer_bytes",
+            "Bytes of the deletes a shard leader keeps for sealed copies that catch up (never trimmed yet)",
+            labels=["collection", "vchannel"],
+        )
         now_ms = self._clock() * 1000
         states: Tally[str] = Tally({"growing": 0, "sealed": 0})
         for snap in self.snapshots():
@@ -131,11 +139,14 @@ class QueryNodeCollector(Collector):
             for collection, segment, state, nbytes in snap.segments:
                 memory.add_metric([str(collection), str(segment), state], float(nbytes))
                 states[state] += 1
+            for vchannel, (collection, nbytes) in sorted(snap.delete_buffer.items()):
+                buffered.add_metric([str(collection), vchannel], float(nbytes))
         for state, count in sorted(states.items()):
             counts.add_metric([state], count)
         yield lag
         yield memory
         yield counts
+        yield buffered
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())  # computed per scrape; nothing to check at registration

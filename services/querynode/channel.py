@@ -25,6 +25,7 @@ from common.errors import Code, MilvusError
 from common.msgstream.base import MsgStream
 from common.schema import Schema
 from services.querynode.columns import ColumnStore
+from services.querynode.delete_log import DeleteLog
 from services.querynode.segment import Segment
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class ChannelServer:
         # changed under _lock so no delete is missed
         self.forward_to: dict[str, frozenset[int]] = {}
         self.on_delete: Callable[[np.ndarray, int, dict[str, frozenset[int]]], None] | None = None
-        self.deletes: list[tuple[np.ndarray, int]] = []  # every delete consumed (workers catch up from it)
+        self.deletes = DeleteLog()  # every delete consumed (workers catch up from it)
         # the deletes newer than tsafe: only these can postdate an insert still to come (a message
         # after timetick T has a timestamp above T), so inserts check these, not all of the above
         self._recent: list[tuple[np.ndarray, int]] = []
@@ -108,7 +109,7 @@ class ChannelServer:
         elif isinstance(msg, msgs.DeleteMsg):
             pks = np.asarray(msg.pks)
             with self._lock:
-                self.deletes.append((pks, msg.timestamp))
+                self.deletes.append(pks, msg.timestamp)
                 self._recent.append((pks, msg.timestamp))
                 for seg in list(self.growing.values()):
                     seg.apply_delete(pks, msg.timestamp)

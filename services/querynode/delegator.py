@@ -33,6 +33,7 @@ from common.reduce import Hits
 from common.rpc import Router
 from common.storage.base import ObjectStorage
 from services.querynode.channel import ChannelServer
+from services.querynode.delete_log import Deletes, select
 from services.querynode.pk_oracle import PkOracle
 from services.querynode.worker import SealedStore, merge_query, query_segments, search_segments
 
@@ -87,7 +88,7 @@ class ShardDelegator:
                 old = dict(self.dist)
                 # until the switch, deletes go to the old placement and the new one alike
                 ch.forward_to = _union(_placement(old), _placement(segments))
-                buffered = list(ch.deletes)
+                buffered = ch.deletes.snapshot()
                 failures = dict(self._failures)
             fresh = set(reloaded or ())
             added: dict[str, list[int]] = {}
@@ -113,14 +114,9 @@ class ShardDelegator:
             gone = set(old.values()) - set(segments.values())
             self.broken -= gone
 
-    def _relevant(self, deletes: list[tuple[np.ndarray, int]], segment_ids: list[int]) -> list[tuple[np.ndarray, int]]:
-        """The part of ``deletes`` that ``segment_ids`` may hold."""
-        out = []
-        for pks, ts in deletes:
-            mask = self.oracle.may_contain(pks, segment_ids)
-            if mask.any():
-                out.append((pks if mask.all() else pks[mask], ts))
-        return out
+    def _relevant(self, deletes: list[tuple[np.ndarray, np.ndarray]], segment_ids: list[int]) -> Deletes:
+        """The deletes of the log snapshot ``deletes`` that ``segment_ids`` may hold."""
+        return select(deletes, lambda keys: self.oracle.may_contain(keys, segment_ids))
 
     def report(self) -> dict[str, str]:
         """The distribution as served now (broken workers left out: the coordinator re-syncs them)."""

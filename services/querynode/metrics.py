@@ -1,4 +1,4 @@
-"""What a querynode exports to Prometheus: tsafe per channel and memory per segment.
+"""What a querynode exports to Prometheus: tsafe and delete-buffer bytes per channel, memory per segment.
 
 Kept apart from the server so the RPC code carries one registration line; the gauges
 themselves are defined and computed at scrape time in common/metrics.py.
@@ -20,7 +20,8 @@ def collection_of(vchannel: str) -> int:
 
 
 def snapshot(node: Any) -> QueryNodeSnapshot:
-    """Channels (led here) with their tsafe; growing segments of those channels and sealed ones held here."""
+    """Channels (led here) with their tsafe and delete buffer; growing segments of those channels and
+    sealed ones held here."""
     snap = QueryNodeSnapshot()
     with node._lock:
         channels = list(node.channels.items())
@@ -28,6 +29,7 @@ def snapshot(node: Any) -> QueryNodeSnapshot:
         snap.tsafe[vchannel] = (int(ch.collection_id), int(ch.tsafe))
         with ch._lock:
             growing = list(ch.growing.values())
+            snap.delete_buffer[vchannel] = (int(ch.collection_id), ch.deletes.nbytes())
         for seg in growing:
             snap.segments.append((int(ch.collection_id), seg.segment_id, "growing", seg.memory_bytes()))
     for seg in node.store.all():

@@ -27,6 +27,7 @@ def test_lag_memory_and_counts() -> None:
     snap = QueryNodeSnapshot(
         tsafe={"dml_0_7v0": (7, compose(int((now - 2.5) * 1000), 3)), "dml_1_7v1": (7, 0)},
         segments=[(7, 11, "growing", 4096), (7, 12, "sealed", 1 << 20)],
+        delete_buffer={"dml_0_7v0": (7, 1600)},
     )
     node = Node(snap)
     collector.watch(node, lambda n: n.snap)
@@ -37,6 +38,8 @@ def test_lag_memory_and_counts() -> None:
     assert memory == {"11": ("growing", 4096.0), "12": ("sealed", float(1 << 20))}
     counts = {labels["state"]: v for labels, v in values["quiver_querynode_segments"]}
     assert counts == {"growing": 1.0, "sealed": 1.0}
+    buffered = values["quiver_querynode_delete_buffer_bytes"]
+    assert buffered == [({"collection": "7", "vchannel": "dml_0_7v0"}, 1600.0)]
     del node
     gc.collect()
     values = _values(collector)
