@@ -4,8 +4,8 @@ Issue #4's targets compare a search through Quiver with the same faiss index sea
 nq=100 throughput at least 0.8x faiss's, nq=1 p50 at most 1 ms above faiss's. On a shared 2-core
 machine faiss's own numbers swing 2x between runs minutes apart, so one table column measured
 after another cannot settle a ratio. This builds both at once on the same data (Quiver standalone
-with IVF_FLAT, and a faiss IndexIVFFlat with the same nlist/nprobe) and alternates every call
-between faiss, Quiver through pymilvus and Quiver through a lean Milvus-protocol client
+with IVF_FLAT, and a faiss IndexIVFFlat with the same nlist/nprobe) and alternates short blocks
+of calls between faiss, Quiver through pymilvus and Quiver through a lean Milvus-protocol client
 (bench.grpc_client): whatever load the machine has hits all three alike.
 
 The two clients split what the database costs from what pymilvus costs: pymilvus builds Python
