@@ -42,12 +42,10 @@ class SearchReply:
 
 def _target(uri: str) -> str:
     """host:port of a pymilvus-style ``http://host:port`` URI."""
-    for prefix in ("http://", "tcp://", "grpc://"):
-        if uri.startswith(prefix):
-            return uri[len(prefix) :].rstrip("/")
-    if "://" in uri:
+    target = uri.removeprefix("http://").rstrip("/")
+    if "://" in target:
         raise ValueError(f"unsupported URI for the gRPC client: {uri!r} (use http://host:port)")
-    return uri
+    return target
 
 
 class LeanSearchClient:

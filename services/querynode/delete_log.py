@@ -3,7 +3,7 @@
 A sealed copy a worker loads holds the deletes of its delta logs; the ones consumed since, the
 leader sends it when the copy joins the shard's distribution (ShardDelegator.sync). So the leader
 keeps every delete of its channel. Kept as consumed — a tuple of a numpy array and an int per
-message — a one-key delete cost ~210 bytes; packed into one key array and one timestamp array per
+message — a one-key delete cost ~216 bytes; packed into one key array and one timestamp array per
 few thousand messages it costs the key and 8 bytes. (The log is still never trimmed: dropping a
 delete needs proof that every copy loaded from then on has it in its delta logs.)
 
