@@ -85,8 +85,7 @@ class IndexLoadHandlers:
         )
         return meta, found
 
-    @guard("DescribeIndex")
-    def DescribeIndex(self, request: Any, context: Any) -> Any:
+    def _descriptions(self, request: Any, context: Any) -> list[Any]:
         _, found = self._describe(request, context)
         descs = []
         for d in found:
@@ -110,7 +109,18 @@ class IndexLoadHandlers:
                     index_state_fail_reason=d["fail_reason"],
                 )
             )
-        return milvus_pb2.DescribeIndexResponse(status=ok(), index_descriptions=descs)
+        return descs
+
+    @guard("DescribeIndex")
+    def DescribeIndex(self, request: Any, context: Any) -> Any:
+        return milvus_pb2.DescribeIndexResponse(status=ok(), index_descriptions=self._descriptions(request, context))
+
+    @guard("GetIndexStatistics")
+    def GetIndexStatistics(self, request: Any, context: Any) -> Any:
+        """Milvus's per-index row statistics: the same descriptions DescribeIndex gives."""
+        return milvus_pb2.GetIndexStatisticsResponse(
+            status=ok(), index_descriptions=self._descriptions(request, context)
+        )
 
     @guard("GetIndexState")
     def GetIndexState(self, request: Any, context: Any) -> Any:
@@ -147,7 +157,9 @@ class IndexLoadHandlers:
         meta = self.ctx.cache.get(db_of(request, context), request.collection_name)
         self.ctx.scheduler.run_ddl(
             lambda: self.ctx.coord.call(
-                "load_collection", collection_id=meta.id, replica_number=request.replica_number or 1,
+                "load_collection",
+                collection_id=meta.id,
+                replica_number=request.replica_number or 1,
                 resource_groups=list(request.resource_groups),
             )
         )
@@ -161,7 +173,10 @@ class IndexLoadHandlers:
         ids = [meta.partition_id(n) for n in request.partition_names]
         self.ctx.scheduler.run_ddl(
             lambda: self.ctx.coord.call(
-                "load_collection", collection_id=meta.id, replica_number=request.replica_number or 1, partition_ids=ids,
+                "load_collection",
+                collection_id=meta.id,
+                replica_number=request.replica_number or 1,
+                partition_ids=ids,
                 resource_groups=list(request.resource_groups),
             )
         )

@@ -11,13 +11,14 @@
 
 from __future__ import annotations
 
+import grpc
 import pytest
 from pymilvus import Collection, DataType, MilvusClient, MilvusException, connections
+from pymilvus.grpc_gen import milvus_pb2, milvus_pb2_grpc
 
 pytestmark = pytest.mark.e2e
 DIM = 8
 NB = 3000
-
 
 
 def _fresh(client: MilvusClient, name: str, sparse: bool = False) -> None:
@@ -245,3 +246,34 @@ def test_json_path_indexes(client: MilvusClient, dynamic: bool) -> None:
     assert f"{prefix}/a/b" not in client.list_indexes(name)
     assert answers() == before
     client.drop_collection(name)
+
+
+def test_get_index_statistics_answers_as_describe_index(client: MilvusClient, server: object) -> None:
+    """The raw GetIndexStatistics RPC (no pymilvus wrapper calls it) gives DescribeIndex's rows."""
+    _fresh(client, "rules")
+    client.insert(
+        "rules", [{"id": i, "age": i, "tag": "t", "score": 0.5, "vec": [float(i % 7)] * DIM} for i in range(50)]
+    )
+    client.flush("rules")
+    p = client.prepare_index_params()
+    p.add_index("vec", index_type="FLAT", metric_type="L2", index_name="v")
+    client.create_index("rules", p)
+    channel = grpc.insecure_channel(server.uri.removeprefix("http://"))  # type: ignore[attr-defined]
+    try:
+        stub = milvus_pb2_grpc.MilvusServiceStub(channel)
+        described = stub.DescribeIndex(milvus_pb2.DescribeIndexRequest(collection_name="rules", index_name="v"))
+        stats = stub.GetIndexStatistics(milvus_pb2.GetIndexStatisticsRequest(collection_name="rules", index_name="v"))
+        assert stats.status.code == 0, stats.status.reason
+        assert list(stats.index_descriptions) == list(described.index_descriptions)
+        (only,) = stats.index_descriptions
+        assert (only.index_name, only.field_name, only.total_rows) == ("v", "vec", 50)
+        missing = stub.GetIndexStatistics(
+            milvus_pb2.GetIndexStatisticsRequest(collection_name="rules", index_name="nope")
+        )
+        assert missing.status.code == 700 and "index not found[collection=rules]" in missing.status.reason
+        unknown = stub.GetIndexStatistics(
+            milvus_pb2.GetIndexStatisticsRequest(collection_name="no_such", index_name="v")
+        )
+        assert unknown.status.code == 100 and "no_such" in unknown.status.reason
+    finally:
+        channel.close()
