@@ -26,6 +26,7 @@ from services.querynode.scalar_index import SortedIndex, indexed_filter
 
 TS = "__ts"
 DELETED = "__del"  # delete timestamp of the row, 0 when never deleted
+GROWING_UNSORTED_ROWS = 4096  # a growing segment's rows a delete may scan before they join the pk order
 
 
 @dataclass
@@ -54,8 +55,9 @@ class Segment:
     max_ts: int = 0
     min_ts: int = -1  # the oldest row's timestamp (-1: not computed yet), to skip the TTL mask cheaply
     has_deletes: bool = False  # a delete ts was ever set: reads scan the delete column only then
-    # a sealed segment's primary keys sorted, with their row offsets (Milvus's pk-to-offset map):
-    # built at the first delete, so a delete costs a binary search, not a scan of the pk column
+    # the primary keys sorted, with their row offsets (Milvus's pk-to-offset map): built at the
+    # first delete, so a delete costs a binary search, not a scan of the pk column (a growing
+    # segment's covers its rows up to some point; see _rows_with)
     _pk_order: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -118,14 +120,44 @@ class Segment:
         return int(rows.size)
 
     def _rows_with(self, column: np.ndarray, pks: np.ndarray) -> np.ndarray:
-        """Offsets of the rows whose primary key is one of ``pks`` (each row once)."""
+        """Offsets of the rows whose primary key is one of ``pks`` (each row once).
+
+        Rows covered by ``_pk_order`` are found by binary search; a growing segment's rows appended
+        since (at most ``_unsorted_limit`` of them) by a scan, and folded into the order once more
+        arrive: the sorted part is one run, so the stable sort merges instead of sorting it again.
+        """
         if (pks.dtype.kind in "iu") != (column.dtype.kind in "iu"):
             return np.empty(0, dtype=np.int64)  # an int key never matches a string PK (nor the reverse)
-        if not self.sealed:  # growing: the column still grows, a scan it is
-            return np.flatnonzero(np.isin(column, pks))
-        if self._pk_order is None or len(self._pk_order[1]) != len(column):
+        n = len(column)
+        covered = 0 if self._pk_order is None else len(self._pk_order[1])
+        if covered > n:  # not this column's order (cannot happen for an append-only column)
+            self._pk_order, covered = None, 0
+        if n - covered > self._unsorted_limit(covered):
+            self._pk_order, covered = self._extend_order(column, covered), n
+        rows = self._sorted_rows(pks) if covered else np.empty(0, dtype=np.int64)
+        if covered < n:
+            rows = np.concatenate([rows, covered + np.flatnonzero(np.isin(column[covered:], pks))])
+        return rows
+
+    def _unsorted_limit(self, covered: int) -> int:
+        """Rows past the pk order a delete may scan: none for sealed segments (their column never
+        changes), for growing ones a few thousand or an eighth of the sorted rows, whichever is more
+        (so the order is rebuilt O(log n) times over the segment's life)."""
+        return 0 if self.sealed else max(GROWING_UNSORTED_ROWS, covered // 8)
+
+    def _extend_order(self, column: np.ndarray, covered: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._pk_order is None or covered == 0:
             order = np.argsort(column, kind="stable")
-            self._pk_order = (column[order], order)
+            return column[order], order
+        keys, order = self._pk_order
+        merged_keys = np.concatenate([keys, column[covered:]])
+        merged_order = np.concatenate([order, np.arange(covered, len(column), dtype=order.dtype)])
+        perm = np.argsort(merged_keys, kind="stable")  # timsort: the sorted prefix is one run
+        return merged_keys[perm], merged_order[perm]
+
+    def _sorted_rows(self, pks: np.ndarray) -> np.ndarray:
+        """Rows of ``pks`` among those ``_pk_order`` covers, by binary search."""
+        assert self._pk_order is not None
         keys, order = self._pk_order
         want = np.unique(pks)
         if not len(keys) or want[-1] < keys[0] or want[0] > keys[-1]:
