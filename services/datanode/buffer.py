@@ -18,10 +18,12 @@ class SegmentBuffer:
     start_after: str | None  # checkpoint (b64 message id) from which this segment's rows replay
     chunks: list[InsertMsg] = field(default_factory=list)
     rows: int = 0
+    min_ts: int = 0  # the oldest buffered row's timestamp (0: none yet)
 
     def append(self, msg: InsertMsg) -> None:
         self.chunks.append(msg)
         self.rows += msg.num_rows
+        self.min_ts = msg.timestamp if not self.min_ts else min(self.min_ts, msg.timestamp)
 
     def columns(
         self, schema: Schema | None = None

@@ -200,12 +200,16 @@ class ChannelWriter:
         records = [rec for rec, _ in flushed]
         records += self._write_flushed_deltas(log_id, skip=set(flush_ids))
         remaining = {sid: b for sid, b in self.buffers.items() if sid not in flush_ids}
-        checkpoint = self._checkpoint(remaining) | {"synced": self.tt}  # deletes up to tt are durable
+        keep = self._still_needed(remaining)
+        # deletes up to tt are durable or, if still needed, replayed from the checkpoint
+        checkpoint = self._checkpoint(remaining, keep) | {"synced": self.tt}
         self.coord.call("save_binlogs", vchannel=self.vchannel, segments=records, checkpoint=checkpoint)
         if flush_ids:
             log.info(
                 "flushed %d segment(s) of %s, %d rows, in %.0f ms",
-                len(flush_ids), self.vchannel, sum(r.get("num_rows", 0) for r, _ in flushed),
+                len(flush_ids),
+                self.vchannel,
+                sum(r.get("num_rows", 0) for r, _ in flushed),
                 (time.perf_counter() - started) * 1000,
             )
         for (_, stats), sid in zip(flushed, flush_ids, strict=True):
@@ -218,34 +222,33 @@ class ChannelWriter:
             for sid in flush_ids:
                 self.pending_flush.pop(sid, None)
         self.new_deletes = []
-        self._prune_deletes()
+        self.deletes = keep
         self._last_sync = time.monotonic()
 
-    def _earliest_start(self, buffers: dict[int, SegmentBuffer] | None = None) -> tuple[bool, bytes | None]:
-        """(any segment buffered, the earliest position after which buffered rows replay)."""
-        starts = [b.start_after for b in (self.buffers if buffers is None else buffers).values()]
+    def _still_needed(self, buffers: dict[int, SegmentBuffer]) -> list[tuple[str | None, np.ndarray, int]]:
+        """The consumed deletes that may still hit a row not yet written.
+
+        A delete hits rows older than itself. Rows buffered are at least as new as their
+        buffer's oldest, and rows still to come are newer than the last timetick; a delete no
+        newer than both can hit none of them (the flushed segments have it in their delta logs).
+        Not by position: a delete can come before an insert older than itself (two proxies, or two
+        requests on one), and must still reach that insert's rows when their segment flushes.
+        """
+        floor = min([self.tt, *(b.min_ts for b in buffers.values() if b.min_ts)])
+        return [d for d in self.deletes if d[2] > floor]
+
+    def _checkpoint(
+        self, buffers: dict[int, SegmentBuffer], deletes: list[tuple[str | None, np.ndarray, int]]
+    ) -> dict[str, Any]:
+        """Where a consumer must start to miss nothing not yet durable: before the first row of
+        every buffered segment and before every delete still needed (``deletes``)."""
+        starts = [b.start_after for b in buffers.values()] + [d[0] for d in deletes]
         if not starts:
-            return False, None
+            return {"id": _b64(self.last_id), "ts": self.tt}
         if any(x is None for x in starts):
-            return True, None
-        ids = [base64.b64decode(x) for x in starts if x is not None]
-        return True, min(ids, key=cmp_to_key(self.stream.compare))
-
-    def _checkpoint(self, buffers: dict[int, SegmentBuffer]) -> dict[str, Any]:
-        buffered, earliest = self._earliest_start(buffers)
-        if buffered:
-            return {"id": _b64(earliest), "ts": 0}
-        return {"id": _b64(self.last_id), "ts": self.tt}
-
-    def _prune_deletes(self) -> None:
-        """Forget deletes older than every buffered segment: they cannot hit unflushed rows."""
-        buffered, earliest = self._earliest_start()
-        if not buffered:
-            self.deletes = []
-        elif earliest is not None:
-            self.deletes = [
-                d for d in self.deletes if d[0] is None or self.stream.compare(base64.b64decode(d[0]), earliest) >= 0
-            ]
+            return {"id": None, "ts": 0}  # from the channel's beginning
+        earliest = min((base64.b64decode(x) for x in starts if x is not None), key=cmp_to_key(self.stream.compare))
+        return {"id": _b64(earliest), "ts": 0}
 
     def _flush_segment(self, sid: int, log_id: Any) -> tuple[dict[str, Any], binlog.PkStats | None]:
         """Write one segment's binlogs; returns its record for the coordinator and its PK stats."""
@@ -387,7 +390,13 @@ class ChannelWriter:
         ids = iter(range(first, first + count))
         new_id = next(ids)
         out = compact_segments(
-            self.storage, schema, self.collection_id, plan["partition_id"], infos, new_id, lambda: next(ids),
+            self.storage,
+            schema,
+            self.collection_id,
+            plan["partition_id"],
+            infos,
+            new_id,
+            lambda: next(ids),
             expire_ts=int(plan.get("expire_ts", 0)),
         )
         committed: bool | None = True
