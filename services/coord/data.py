@@ -237,8 +237,21 @@ class DataCoord:
         vchannel: str,
         segments: list[dict[str, Any]],
         checkpoint: dict[str, Any] | None = None,
+        watcher: str = "",
     ) -> None:
-        """Record what a datanode wrote, and (atomically) how far its channel is durable."""
+        """Record what a datanode wrote, and (atomically) how far its channel is durable.
+
+        ``watcher``: the datanode endpoint the channel was given to. One that no longer holds the
+        channel (its session expired and the channel went to another node while it was paused) is
+        refused, as Milvus's SaveBinlogPaths refuses a node the channel does not match: two writers
+        would write the same rows twice and move the checkpoint back and forth.
+        """
+        owner = self.channel_watchers.get(vchannel)
+        if watcher and owner is not None and owner != watcher:
+            raise MilvusError(
+                Code.CHANNEL_NOT_FOUND,
+                f"channel not found[channel={vchannel}]: watched by {owner}, not by {watcher}",
+            )
         with self.cat.lock:
             changed = []
             for rec in segments:
@@ -326,7 +339,7 @@ class DataCoord:
             endpoint = min(sorted(load), key=lambda e: load[e])
             try:
                 self.ctx.router.client(endpoint).call(
-                    "watch_channel", collection_id=coll.id, vchannel=vchannel, schema=coll.schema_b64
+                    "watch_channel", collection_id=coll.id, vchannel=vchannel, schema=coll.schema_b64, watcher=endpoint
                 )
                 self.channel_watchers[vchannel] = endpoint
             except MilvusError as exc:

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from functools import cmp_to_key
 from typing import Any
 
@@ -22,7 +23,7 @@ from pymilvus.grpc_gen.schema_pb2 import DataType
 
 from common import binlog, msgs
 from common.channels import pchannel_of
-from common.errors import MilvusError
+from common.errors import Code, MilvusError
 from common.msgstream.base import MsgStream
 from common.rpc import Caller
 from common.schema import Field, Schema
@@ -50,8 +51,12 @@ class ChannelWriter:
         storage: ObjectStorage,
         coord: Caller,
         sync_period: float,
+        watcher: str = "",
+        on_revoked: Callable[[ChannelWriter], None] | None = None,
     ) -> None:
         self.collection_id = collection_id
+        self.watcher = watcher  # this node's endpoint as the coordinator gave it the channel
+        self.on_revoked = on_revoked  # called (from this writer's thread) when the channel went elsewhere
         self.vchannel = vchannel
         self.schema = schema
         self.stream = stream
@@ -134,6 +139,18 @@ class ChannelWriter:
                 self._run_compactions()
                 self._run_adoptions()
                 self._maybe_report()
+            except MilvusError as exc:
+                if exc.code == Code.CHANNEL_NOT_FOUND and self.watcher:
+                    # the coordinator gave the channel to another node (this one's session expired):
+                    # stop writing; the new owner replays everything not durable from the checkpoint
+                    log.warning("datanode channel %s revoked: %s", self.vchannel, exc.message)
+                    self._stop.set()
+                    self.reader.close()
+                    if self.on_revoked is not None:
+                        self.on_revoked(self)
+                    return
+                log.exception("datanode channel %s failed; retrying", self.vchannel)
+                time.sleep(0.5)
             except Exception:
                 log.exception("datanode channel %s failed; retrying", self.vchannel)
                 time.sleep(0.5)
@@ -203,7 +220,9 @@ class ChannelWriter:
         keep = self._still_needed(remaining)
         # deletes up to tt are durable or, if still needed, replayed from the checkpoint
         checkpoint = self._checkpoint(remaining, keep) | {"synced": self.tt}
-        self.coord.call("save_binlogs", vchannel=self.vchannel, segments=records, checkpoint=checkpoint)
+        self.coord.call(
+            "save_binlogs", vchannel=self.vchannel, segments=records, checkpoint=checkpoint, watcher=self.watcher
+        )
         if flush_ids:
             log.info(
                 "flushed %d segment(s) of %s, %d rows, in %.0f ms",

@@ -30,7 +30,9 @@ class DataNode:
         self.importer = ImportWorker(storage, lambda: source_storage(cfg, storage), coord)
 
     @rpc
-    def watch_channel(self, collection_id: int, vchannel: str, schema: str) -> None:
+    def watch_channel(self, collection_id: int, vchannel: str, schema: str, watcher: str = "") -> None:
+        """Consume and persist ``vchannel``; ``watcher``: this node's endpoint as the coordinator
+        knows it, sent with every save so a node that lost the channel is told (and lets go)."""
         with self._lock:
             if vchannel in self.channels:
                 return
@@ -42,6 +44,8 @@ class DataNode:
                 self.storage,
                 self.coord,
                 self.cfg.data.sync_period_seconds,
+                watcher=watcher,
+                on_revoked=self._revoked,
             )
             writer.start()
             self.channels[vchannel] = writer
@@ -61,6 +65,12 @@ class DataNode:
             writer = self.channels.pop(vchannel, None)
         if writer is not None:
             writer.stop()
+
+    def _revoked(self, writer: ChannelWriter) -> None:
+        """``writer``'s channel belongs to another node now: forget it (its thread is ending)."""
+        with self._lock:
+            if self.channels.get(writer.vchannel) is writer:
+                del self.channels[writer.vchannel]
 
     @rpc
     def list_channels(self) -> list[str]:

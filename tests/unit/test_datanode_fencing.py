@@ -1,0 +1,109 @@
+"""One writer per channel: a datanode that lost its channel is refused and lets go.
+
+A datanode whose session expired (a long pause) registers again and still runs its channel
+writers, while the coordinator has given those channels to another node. Two writers would flush
+the same rows twice and move the checkpoint back and forth, so the coordinator refuses saves from
+a node the channel is not watched by (as Milvus's SaveBinlogPaths does), and that node stops the
+writer: the new owner replays from the checkpoint whatever was not durable.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from pymilvus import CollectionSchema, DataType, FieldSchema
+from pymilvus.client.prepare import Prepare
+
+from common import msgs
+from common.channels import pchannel_of
+from common.config import QuiverConfig
+from common.errors import Code, MilvusError
+from common.kv.memory import MemoryKV
+from common.msgstream.memory import MemoryStream
+from common.rpc import Router
+from common.storage.memory import MemoryStorage
+from services.coord.server import Coordinator
+from services.datanode.server import DataNode
+
+VCH = "dml_0_1v0"
+
+
+def schema_b64() -> str:
+    fields = [FieldSchema("id", DataType.INT64, is_primary=True), FieldSchema("v", DataType.FLOAT_VECTOR, dim=2)]
+    raw = Prepare.get_schema_from_collection_schema("c", CollectionSchema(fields)).SerializeToString()
+    return base64.b64encode(raw).decode()
+
+
+@pytest.fixture
+def coord() -> Iterator[Coordinator]:
+    cfg = QuiverConfig(kv={"backend": "memory"}, stream={"backend": "memory", "pchannel_count": 2})
+    cfg.data.compaction_enabled = False
+    cfg.data.gc_enabled = False
+    c = Coordinator(cfg, MemoryKV(), MemoryStream(), Router(), storage=MemoryStorage())
+    c.activate()
+    c.stop()  # no background loop: the test drives every step
+    yield c
+
+
+def test_saves_from_a_node_the_channel_is_not_watched_by_are_refused(coord: Coordinator) -> None:
+    cp = {"id": None, "ts": 0, "synced": 5}
+    coord.data.channel_watchers[VCH] = "tcp://10.0.0.2:1"
+    with pytest.raises(MilvusError) as err:
+        coord.data.save_binlogs(VCH, [], cp | {"synced": 7}, watcher="tcp://10.0.0.1:1")
+    assert err.value.code == Code.CHANNEL_NOT_FOUND
+    assert VCH in err.value.message and "tcp://10.0.0.2:1" in err.value.message
+    assert VCH not in coord.ctx.catalog.checkpoints  # nothing recorded
+    coord.data.save_binlogs(VCH, [], cp, watcher="tcp://10.0.0.2:1")  # the owner
+    assert '"synced": 5' in coord.ctx.catalog.checkpoints[VCH]
+    coord.data.save_binlogs("dml_1_1v0", [], cp, watcher="tcp://10.0.0.1:1")  # owner unknown (coordinator restart)
+    coord.data.save_binlogs(VCH, [], cp)  # a caller that does not say who it is
+
+
+class Coord:
+    """The coordinator as a datanode calls it: saves refused for every node but ``owner``."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.saved: list[dict[str, Any]] = []
+
+    def call(self, method: str, **kw: Any) -> Any:
+        if method == "get_recovery_info":
+            return {"checkpoint": None, "segments": []}
+        if method == "alloc_ids":
+            return 1000
+        if method == "report_segment_rows":
+            return None
+        if method == "save_binlogs":
+            if kw["watcher"] != self.owner:
+                raise MilvusError(Code.CHANNEL_NOT_FOUND, f"channel not found[channel={kw['vchannel']}]")
+            self.saved.append(kw)
+            return None
+        raise AssertionError(method)
+
+
+@pytest.mark.parametrize("owner", [True, False])
+def test_a_datanode_refused_a_save_stops_writing_the_channel(owner: bool) -> None:
+    cfg = QuiverConfig(kv={"backend": "memory"}, stream={"backend": "memory", "pchannel_count": 2})
+    cfg.data.sync_period_seconds = 0.0  # a sync at every tick
+    stream = MemoryStream()
+    coord = Coord(owner="tcp://me:1" if owner else "tcp://other:1")
+    node = DataNode(cfg, stream, MemoryStorage(), coord)  # type: ignore[arg-type]
+    try:
+        node.watch_channel(1, VCH, schema_b64(), watcher="tcp://me:1")
+        writer = node.channels[VCH]
+        cols = {100: np.array([1]), 101: np.ones((1, 2), np.float32)}
+        stream.produce(pchannel_of(VCH), msgs.encode(msgs.InsertMsg(VCH, 1, 2, 9, 10, np.arange(1), cols)))
+        stream.produce(pchannel_of(VCH), msgs.encode(msgs.TimeTickMsg(20)))
+        deadline = time.monotonic() + 5
+        while not (coord.saved if owner else not writer._thread.is_alive()):
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.01)
+        assert node.list_channels() == ([VCH] if owner else [])
+        assert bool(coord.saved) == owner
+    finally:
+        node.stop()
