@@ -271,6 +271,13 @@ class DataCoord:
                 if rec.get("start_position") and not s.start_position:
                     s.start_position = rec["start_position"]
                 changed.append(s)
+            if checkpoint:
+                # a datanode restarted from the checkpoint replays older timeticks, but what was
+                # durable stays durable: "synced" never goes back (GetFlushState stays true)
+                before = self.cat.checkpoints.get(vchannel)
+                synced = json.loads(before).get("synced", 0) if before else 0
+                if checkpoint.get("synced", 0) < synced:
+                    checkpoint = checkpoint | {"synced": synced}
             cp = (vchannel, json.dumps(checkpoint)) if checkpoint else None
             self.cat.save_segments(changed, cp)
 

@@ -4,12 +4,14 @@ A datanode whose session expired (a long pause) registers again and still runs i
 writers, while the coordinator has given those channels to another node. Two writers would flush
 the same rows twice and move the checkpoint back and forth, so the coordinator refuses saves from
 a node the channel is not watched by (as Milvus's SaveBinlogPaths does), and that node stops the
-writer: the new owner replays from the checkpoint whatever was not durable.
+writer: the new owner replays from the checkpoint whatever was not durable. And the checkpoint's
+"synced" (how far deletes are durable, which GetFlushState reads) never goes back.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -107,3 +109,12 @@ def test_a_datanode_refused_a_save_stops_writing_the_channel(owner: bool) -> Non
         assert bool(coord.saved) == owner
     finally:
         node.stop()
+
+
+def test_synced_never_goes_back(coord: Coordinator) -> None:
+    """A datanode restarted from the checkpoint replays older ticks; what was durable stays so."""
+    coord.data.save_binlogs(VCH, [], {"id": "AAAA", "ts": 0, "synced": 50})
+    coord.data.save_binlogs(VCH, [], {"id": "AAAB", "ts": 0, "synced": 20})
+    assert json.loads(coord.ctx.catalog.checkpoints[VCH]) == {"id": "AAAB", "ts": 0, "synced": 50}
+    coord.data.save_binlogs(VCH, [], {"id": "AAAC", "ts": 0, "synced": 70})
+    assert json.loads(coord.ctx.catalog.checkpoints[VCH])["synced"] == 70
