@@ -319,17 +319,35 @@ class ChannelWriter:
     def _deletes_for(
         pks: np.ndarray, row_ts: np.ndarray, deletes: list[tuple[np.ndarray, int]]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The (pk, ts) delete entries that hit rows of a segment (a delete after the row)."""
-        out_pks, out_ts = [], []
-        for dpks, dts in deletes:
-            hit = np.isin(pks, dpks) & (row_ts < dts)
-            if hit.any():
-                uniq = np.unique(pks[hit])
-                out_pks.append(uniq)
-                out_ts.append(np.full(len(uniq), dts, dtype=np.int64))
-        if not out_pks:
+        """The (pk, ts) delete entries that hit rows of a segment (a delete after the row), each once.
+
+        One pass over sorted keys rather than a scan of the segment per delete message: a delete
+        (k, t) hits when the segment's oldest row of k is older than t (20,000 one-key deletes
+        against 200k rows: 3.6 s with a scan per message).
+        """
+        deletes = [(p, t) for p, t in deletes if len(p)]
+        if not deletes or not len(pks):
             return np.empty(0, dtype=pks.dtype), np.empty(0, dtype=np.int64)
-        return np.concatenate(out_pks), np.concatenate(out_ts)
+        keys = np.concatenate([p for p, _ in deletes])
+        ts = np.repeat(np.array([t for _, t in deletes], dtype=np.int64), [len(p) for p, _ in deletes])
+        if (keys.dtype.kind in "iu") != (pks.dtype.kind in "iu"):
+            return np.empty(0, dtype=pks.dtype), np.empty(0, dtype=np.int64)  # an int key never hits a string PK
+        if pks.dtype == object or keys.dtype == object:
+            keys, pks = keys.astype(object), pks.astype(object)
+        uniq, inverse = np.unique(pks, return_inverse=True)
+        oldest = np.full(len(uniq), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(oldest, inverse.reshape(-1), row_ts)
+        at = np.minimum(np.searchsorted(uniq, keys), len(uniq) - 1)
+        hit = (uniq[at] == keys) & (oldest[at] < ts)
+        if not hit.any():
+            return np.empty(0, dtype=pks.dtype), np.empty(0, dtype=np.int64)
+        # each (key, ts) once: repeated keys in one message, or two messages at one timestamp
+        at, ts = at[hit], ts[hit]
+        order = np.lexsort((ts, at))
+        at, ts = at[order], ts[order]
+        first = np.ones(len(at), dtype=bool)
+        first[1:] = (at[1:] != at[:-1]) | (ts[1:] != ts[:-1])
+        return uniq[at[first]].astype(pks.dtype), ts[first]
 
     def _write_flushed_deltas(self, log_id: Any, skip: set[int]) -> list[dict[str, Any]]:
         """Delta logs for deletes since the last sync that may hit already flushed segments."""

@@ -150,3 +150,36 @@ def test_deletes_no_row_can_need_are_forgotten() -> None:
         assert coord.saved[-1]["checkpoint"]["id"] is not None
     finally:
         w.stop()
+
+
+def _deletes_for_model(
+    pks: np.ndarray, row_ts: np.ndarray, deletes: list[tuple[np.ndarray, int]]
+) -> set[tuple[Any, int]]:
+    """One scan of the segment per delete message: every (key, ts) that deletes an older row."""
+    out = set()
+    for dpks, dts in deletes:
+        hit = np.isin(pks, dpks) & (row_ts < dts)
+        out |= {(k, dts) for k in pks[hit].tolist()}
+    return out
+
+
+@pytest.mark.parametrize("kind", ["int", "str"])
+@pytest.mark.parametrize("seed", range(4))
+def test_the_deletes_a_flush_writes_match_a_scan_per_message(kind: str, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    raw = rng.integers(0, 150, n)  # repeated keys: upserts in one segment
+    pks = raw if kind == "int" else np.array([f"k{v}" for v in raw], dtype=object)
+    row_ts = rng.integers(10, 60, n).astype(np.int64)
+    deletes = []
+    for _ in range(int(rng.integers(0, 60))):
+        keys = rng.integers(0, 200, int(rng.integers(0, 5)))  # some empty, some never inserted
+        dkeys = keys if kind == "int" else np.array([f"k{v}" for v in keys])  # as a DeleteMsg decodes them
+        deletes.append((dkeys, int(rng.integers(5, 70))))  # repeated timestamps too
+    got_pks, got_ts = ChannelWriter._deletes_for(pks, row_ts, deletes)
+    pairs = list(zip(got_pks.tolist(), got_ts.tolist(), strict=True))
+    assert len(pairs) == len(set(pairs))  # each once
+    assert set(pairs) == _deletes_for_model(pks, row_ts, deletes)
+    assert got_pks.dtype == pks.dtype and got_ts.dtype == np.int64
+    wrong_type = np.array(["1"]) if kind == "int" else np.array([1])
+    assert len(ChannelWriter._deletes_for(pks, row_ts, [(wrong_type, 99)])[0]) == 0
