@@ -183,3 +183,39 @@ def test_the_deletes_a_flush_writes_match_a_scan_per_message(kind: str, seed: in
     assert got_pks.dtype == pks.dtype and got_ts.dtype == np.int64
     wrong_type = np.array(["1"]) if kind == "int" else np.array([1])
     assert len(ChannelWriter._deletes_for(pks, row_ts, [(wrong_type, 99)])[0]) == 0
+
+
+@pytest.mark.parametrize("kind", ["int", "str"])
+def test_deletes_for_flushed_segments_go_to_each_segment_that_may_hold_their_keys(kind: str) -> None:
+    def keys(values: np.ndarray) -> np.ndarray:
+        return values.astype(np.int64) if kind == "int" else np.array([f"k{v:05d}" for v in values])
+
+    storage = MemoryStorage()
+    w = ChannelWriter(1, VCH, SCHEMA, MemoryStream(), storage, FakeCoord(), 1e9)  # type: ignore[arg-type]
+    for sid in range(4):  # disjoint key ranges; segment 3's stats are unreadable: it takes every delete
+        stats = [binlog.PkStats.build(keys(np.arange(sid * 1000, sid * 1000 + 1000)))] if sid < 3 else None
+        w.flushed_stats[sid] = binlog.SegmentPkStats(stats)
+        w.flushed_partitions[sid] = 2
+    rng = np.random.default_rng(3)
+    w.new_deletes = [(keys(rng.integers(0, 3500, int(rng.integers(0, 4)))), 100 + i) for i in range(300)]
+    ids = itertools.count(1)
+    records = w._write_flushed_deltas(lambda: next(ids), skip={1})
+    got = {
+        r["id"]: sorted(
+            zip(*(a.tolist() for a in binlog.decode_delta_log(storage.get(r["deltalogs"][0]))), strict=True)
+        )
+        for r in records
+    }
+    want = {}
+    for sid in (0, 2, 3):  # 1 was flushed in this sync: its deletes are in its own binlogs
+        pairs = [
+            (k, t)
+            for p, t in w.new_deletes
+            for k, m in zip(p.tolist(), w.flushed_stats[sid].may_contain(p), strict=True)
+            if m
+        ]
+        if pairs:
+            want[sid] = sorted(pairs)
+    assert got == want
+    assert all(r["delta_rows"] == len(got[r["id"]]) for r in records)
+    assert len(got[3]) == sum(len(p) for p, _ in w.new_deletes)
