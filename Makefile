@@ -57,6 +57,7 @@ bench: $(STAMP) $(SERVERS_STAMP)
 	$(PY) -m bench.faiss_ab $(FAISS_AB_ARGS)
 	$(PY) -m bench.scaling $(SCALING_ARGS)
 	$(PY) -m bench.deletes $(DELETES_ARGS)
+	$(PY) -m bench.delete_matching $(MATCHING_ARGS)
 
 milvus-suite: $(STAMP)
 	$(PY) tools/milvus_suite.py $(MILVUS) $(ARGS)
