@@ -258,6 +258,8 @@ class DataCoord:
                 s = self.cat.segments.get(rec["id"])
                 if s is None or s.state == DROPPED:
                     continue
+                if rec.get("flushed") and s.state == FLUSHED:
+                    continue  # a repeated flush (the reply to the first was lost): its rows are in already
                 for fid, keys in rec.get("binlogs", {}).items():
                     s.binlogs.setdefault(int(fid), []).extend(keys)
                 s.statslogs.extend(rec.get("statslogs", []))

@@ -1,11 +1,14 @@
-"""One writer per channel: a datanode that lost its channel is refused and lets go.
+"""What the coordinator takes from a datanode's save_binlogs.
+
+One writer per channel: a datanode that lost its channel is refused and lets go.
 
 A datanode whose session expired (a long pause) registers again and still runs its channel
 writers, while the coordinator has given those channels to another node. Two writers would flush
 the same rows twice and move the checkpoint back and forth, so the coordinator refuses saves from
 a node the channel is not watched by (as Milvus's SaveBinlogPaths does), and that node stops the
 writer: the new owner replays from the checkpoint whatever was not durable. And the checkpoint's
-"synced" (how far deletes are durable, which GetFlushState reads) never goes back.
+"synced" (how far deletes are durable, which GetFlushState reads) never goes back. A flush repeated
+because the reply to the first was lost adds nothing (its rows would be there twice).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from common.kv.memory import MemoryKV
 from common.msgstream.memory import MemoryStream
 from common.rpc import Router
 from common.storage.memory import MemoryStorage
+from services.coord.meta import FLUSHED, GROWING, SegmentInfo
 from services.coord.server import Coordinator
 from services.datanode.server import DataNode
 
@@ -118,3 +122,31 @@ def test_synced_never_goes_back(coord: Coordinator) -> None:
     assert json.loads(coord.ctx.catalog.checkpoints[VCH]) == {"id": "AAAB", "ts": 0, "synced": 50}
     coord.data.save_binlogs(VCH, [], {"id": "AAAC", "ts": 0, "synced": 70})
     assert json.loads(coord.ctx.catalog.checkpoints[VCH])["synced"] == 70
+
+
+def test_a_repeated_flush_adds_nothing(coord: Coordinator) -> None:
+    cid = 1
+    coord.ctx.catalog.save_segments(
+        [SegmentInfo(id=77, collection_id=cid, partition_id=2, vchannel=VCH, state=GROWING, max_rows=1000)]
+    )
+
+    def flush(tag: str) -> dict[str, Any]:
+        return {
+            "id": 77,
+            "flushed": True,
+            "num_rows": 3,
+            "flush_ts": 9,
+            "binlogs": {100: [f"b-{tag}"]},
+            "statslogs": [f"s-{tag}"],
+            "deltalogs": [f"d-{tag}"],
+            "delta_rows": 1,
+            "dml_position": "AAAA",
+        }
+
+    coord.data.save_binlogs(VCH, [flush("first")])
+    coord.data.save_binlogs(VCH, [flush("again")])  # the datanode never got the first reply
+    s = coord.ctx.catalog.segments[77]
+    assert s.state == FLUSHED and s.num_rows == 3 and s.deleted_rows == 1
+    assert (s.binlogs, s.statslogs, s.deltalogs) == ({100: ["b-first"]}, ["s-first"], ["d-first"])
+    coord.data.save_binlogs(VCH, [{"id": 77, "deltalogs": ["d-later"], "delta_rows": 2}])  # deletes after it
+    assert s.deltalogs == ["d-first", "d-later"] and s.deleted_rows == 3
