@@ -8,7 +8,7 @@ everything behind it on that channel); this times each in-process on synthetic d
   1,000-row batches with two ``--keys``-key deletes after each batch, int64 and VARCHAR keys;
 - datanode flush (services/datanode/channel.py ``_deletes_for``): the deletes a flushing segment
   of ``--rows`` rows takes from ``--deletes`` one-key delete messages kept by the datanode;
-- datanode sync (``_write_flushed_deltas``): ``--deletes`` one-key deletes of a sync routed to
+- datanode sync (``_write_deltas``): ``--deletes`` one-key deletes of a sync routed to
   ``--segments`` flushed segments of 100k keys each through their stats logs.
 
     .venv/bin/python -m bench.delete_matching
@@ -92,7 +92,7 @@ def sync_routing(segments: int, deletes: int) -> float:
     w.new_deletes = [(rng.integers(0, segments * 100_000, 1), 1000 + i) for i in range(deletes)]
     ids = itertools.count(1)
     t0 = time.perf_counter()
-    w._write_flushed_deltas(lambda: next(ids), set())
+    w._write_deltas(lambda: next(ids), w.new_deletes, list(w.flushed_stats))
     return time.perf_counter() - t0
 
 

@@ -296,6 +296,12 @@ class DataCoord:
         return {"checkpoint": json.loads(cp) if cp else None, "segments": segs}
 
     @rpc
+    def flushed_segment_ids(self, vchannel: str) -> list[int]:
+        """The Flushed segments of ``vchannel`` now (a datanode takes in those it did not write: imports)."""
+        with self.cat.lock:
+            return sorted(s.id for s in self.cat.segments.values() if s.vchannel == vchannel and s.state == FLUSHED)
+
+    @rpc
     def segment_infos(self, segment_ids: list[int]) -> list[dict[str, Any]]:
         """The current records of these segments (unknown ids are left out)."""
         with self.cat.lock:

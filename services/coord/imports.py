@@ -58,6 +58,7 @@ class ImportJob(BaseModel):
     attempt: int = 0
     node: str = ""
     segment_ids: list[int] = []  # set at commit: the job's rows are in these segments
+    row_ts: int = 0  # the timestamp of the running attempt's rows (0: not allocated yet)
     committed_ms: int = 0
     created_ms: int = 0
     completed_ms: int = 0
@@ -247,6 +248,35 @@ class ImportManager:
         if job is None or job.state != IMPORTING or job.attempt != attempt or job.segment_ids:
             raise MilvusError(Code.SERVICE_INTERNAL, f"import job {job_id} attempt {attempt} is not running")
         return job
+
+    @rpc
+    def import_row_ts(self, job_id: int, attempt: int) -> int:
+        """The timestamp a running attempt stamps its rows with, recorded with the job at once.
+
+        A delete newer than it may name imported keys, and the datanodes route deletes only to
+        segments they know; so until the commit (after which they learn the job's segments) they
+        keep every delete newer than it (:meth:`delete_floor`)."""
+        with self._lock:
+            job = self._running(job_id, attempt)
+            job.row_ts = self.ctx.tso.alloc()
+            self._save(job)
+            return job.row_ts
+
+    @rpc
+    def delete_floor(self, vchannel: str) -> int:
+        """The oldest row timestamp of the imports into ``vchannel`` not committed yet (0: none):
+        the channel's datanode must keep the deletes newer than it for their segments."""
+        with self.cat.lock, self._lock:
+            floors = [
+                j.row_ts
+                for j in self.jobs.values()
+                if j.state == IMPORTING
+                and not j.segment_ids
+                and j.row_ts
+                and (coll := self.cat.collections.get(j.collection_id)) is not None
+                and vchannel in coll.vchannels
+            ]
+        return min(floors, default=0)
 
     @rpc
     def report_import_progress(

@@ -73,6 +73,7 @@ class ChannelWriter:
         self.new_deletes: list[tuple[np.ndarray, int]] = []
         self.compactions: deque[dict[str, Any]] = deque()  # plans from the coordinator, run in the thread
         self.adoptions: deque[dict[str, Any]] = deque()  # imported segments to route deletes to (bulk import)
+        self._adopted: set[int] = set()  # taken in since the last sync: the kept deletes go to them too
         self.sync_at = 0  # a Flush asked for a sync (deletes included) once the channel reaches this ts
         self.tt = 0
         self.last_id: bytes | None = None
@@ -213,12 +214,18 @@ class ChannelWriter:
         def log_id() -> int:
             return next(ids)
 
+        # first the floor, then the segments: an import committed in between is among the segments
+        floor = int(self.coord.call("delete_floor", vchannel=self.vchannel) or 0)
+        self._learn_flushed()
         started = time.perf_counter()
         flushed = [self._flush_segment(sid, log_id) for sid in flush_ids]
         records = [rec for rec, _ in flushed]
-        records += self._write_flushed_deltas(log_id, skip=set(flush_ids))
+        adopted = set(self._adopted)
+        others = [sid for sid in self.flushed_stats if sid not in adopted and sid not in flush_ids]
+        records += self._write_deltas(log_id, self.new_deletes, others)
+        records += self._write_deltas(log_id, [(p, t) for _, p, t in self.deletes], sorted(adopted))
         remaining = {sid: b for sid, b in self.buffers.items() if sid not in flush_ids}
-        keep = self._still_needed(remaining)
+        keep = self._still_needed(remaining, floor)
         # deletes up to tt are durable or, if still needed, replayed from the checkpoint
         checkpoint = self._checkpoint(remaining, keep) | {"synced": self.tt}
         self.coord.call(
@@ -243,18 +250,24 @@ class ChannelWriter:
                 self.pending_flush.pop(sid, None)
         self.new_deletes = []
         self.deletes = keep
+        self._adopted -= adopted
         self._last_sync = time.monotonic()
 
-    def _still_needed(self, buffers: dict[int, SegmentBuffer]) -> list[tuple[str | None, np.ndarray, int]]:
+    def _still_needed(
+        self, buffers: dict[int, SegmentBuffer], import_floor: int = 0
+    ) -> list[tuple[str | None, np.ndarray, int]]:
         """The consumed deletes that may still hit a row not yet written.
 
         A delete hits rows older than itself. Rows buffered are at least as new as their
-        buffer's oldest, and rows still to come are newer than the last timetick; a delete no
-        newer than both can hit none of them (the flushed segments have it in their delta logs).
+        buffer's oldest, rows still to come are newer than the last timetick, and rows of imports
+        not committed yet are as new as ``import_floor`` (the coordinator's delete_floor); a delete
+        no newer than all of them can hit none (the flushed segments have it in their delta logs).
         Not by position: a delete can come before an insert older than itself (two proxies, or two
         requests on one), and must still reach that insert's rows when their segment flushes.
         """
-        floor = min([self.tt, *(b.min_ts for b in buffers.values() if b.min_ts)])
+        floor = min(
+            [self.tt, *(b.min_ts for b in buffers.values() if b.min_ts), *([import_floor] if import_floor else [])]
+        )
         return [d for d in self.deletes if d[2] > floor]
 
     def _checkpoint(
@@ -350,23 +363,23 @@ class ChannelWriter:
         first[1:] = (at[1:] != at[:-1]) | (ts[1:] != ts[:-1])
         return uniq[at[first]].astype(pks.dtype), ts[first]
 
-    def _write_flushed_deltas(self, log_id: Any, skip: set[int]) -> list[dict[str, Any]]:
-        """Delta logs for deletes since the last sync that may hit already flushed segments.
+    def _write_deltas(
+        self, log_id: Any, deletes: list[tuple[np.ndarray, int]], segment_ids: list[int]
+    ) -> list[dict[str, Any]]:
+        """Delta logs of ``deletes`` for each of the flushed ``segment_ids`` whose stats may hold their keys.
 
-        The sync's deletes are asked of each segment's stats once, as one batch hashed once (100
-        segments x 2,000 one-key deletes: 1.7 s asked per message).
+        Each segment's stats are asked once, about all the keys hashed once (100 segments x 2,000
+        one-key deletes: 1.7 s asked per message).
         """
-        batch = [(p, t) for p, t in self.new_deletes if len(p)]
-        if not batch:
+        batch = [(p, t) for p, t in deletes if len(p)]
+        if not batch or not segment_ids:
             return []
         keys = np.concatenate([p for p, _ in batch])
         ts = np.repeat(np.array([t for _, t in batch], dtype=np.int64), [len(p) for p, _ in batch])
         hashes = hash_keys(keys)
         out = []
-        for sid, stats in self.flushed_stats.items():
-            if sid in skip:
-                continue
-            maybe = stats.may_contain(keys, hashes)
+        for sid in segment_ids:
+            maybe = self.flushed_stats[sid].may_contain(keys, hashes)
             if maybe.any():
                 part = self.flushed_partitions.get(sid, 0)
                 key = binlog.delta_log_key(self.collection_id, part, sid, log_id())
@@ -386,14 +399,31 @@ class ChannelWriter:
                 if not self.adoptions:
                     return
                 seg = self.adoptions.popleft()
-            sid = int(seg["id"])
-            if sid in self.flushed_stats:
-                continue
-            self.flushed_stats[sid] = binlog.SegmentPkStats.read(
-                self.storage.get, list(seg.get("statslogs", [])), int(seg.get("num_rows", 0))
-            )
-            self.flushed.add(sid)
-            self.flushed_partitions[sid] = int(seg["partition_id"])
+            self._adopt(seg)
+
+    def _adopt(self, seg: dict[str, Any]) -> None:
+        """Route deletes to a flushed segment this writer did not write; the next sync also gives it
+        the kept deletes (those newer than an uncommitted import's rows are kept for it)."""
+        sid = int(seg["id"])
+        if sid in self.flushed_stats or sid in self.flushed or sid in self.buffers:
+            return
+        self.flushed.add(sid)
+        if int(seg.get("num_rows", 0)) == 0:
+            return
+        self.flushed_stats[sid] = binlog.SegmentPkStats.read(
+            self.storage.get, list(seg.get("statslogs", [])), int(seg.get("num_rows", 0))
+        )
+        self.flushed_partitions[sid] = int(seg["partition_id"])
+        self._adopted.add(sid)
+
+    def _learn_flushed(self) -> None:
+        """Take in the channel's Flushed segments this writer does not know (an import whose
+        adopt_segments call was lost): asked at every sync, so no segment misses deletes for long."""
+        ids = self.coord.call("flushed_segment_ids", vchannel=self.vchannel)
+        unknown = [int(i) for i in ids if int(i) not in self.flushed_stats and int(i) not in self.flushed]
+        if unknown:
+            for info in self.coord.call("segment_infos", segment_ids=unknown):
+                self._adopt(info)
 
     def request_compaction(self, plan: dict[str, Any]) -> None:
         with self._lock:

@@ -169,7 +169,7 @@ class ImportWorker:
         pk = schema.primary
         if pk.name not in columns:  # auto_id: the row ids are the keys (as strings for VarChar), as an insert
             columns[pk.name] = row_ids.copy() if pk.dtype == DataType.Int64 else row_ids.astype(str).astype(object)
-        ts = int(self.coord.call("alloc_timestamp"))
+        ts = int(self.coord.call("import_row_ts", job_id=task.job_id, attempt=task.attempt))
         groups = route(schema, columns, task.vchannels, task.partition_ids)
         chunks = [(shard, pid, rows[i : i + task.max_rows])
                   for (shard, pid), rows in groups.items() for i in range(0, len(rows), task.max_rows)]

@@ -1,4 +1,5 @@
-"""Import jobs on in-memory backends: coordinator job state, the datanode worker, commit and restart.
+"""Import jobs on in-memory backends: coordinator job state, the datanode worker, commit and restart,
+and deletes of imported keys issued while the import runs.
 
 The coordinator dispatches a job to the datanode, whose worker writes segments as binlogs and
 asks for the commit; the segments then are Flushed segments of the collection whose binlogs
@@ -10,6 +11,7 @@ attempt's commit.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +21,8 @@ import pytest
 from pymilvus import CollectionSchema, DataType, FieldSchema
 from pymilvus.client.prepare import Prepare
 
-from common import binlog
+from common import binlog, msgs
+from common.channels import pchannel_of
 from common.config import QuiverConfig
 from common.errors import MilvusError
 from common.kv.memory import MemoryKV
@@ -30,6 +33,7 @@ from common.storage.memory import MemoryStorage
 from services.coord.imports import ImportJob
 from services.coord.meta import FLUSHED
 from services.coord.server import Coordinator
+from services.datanode import importer
 from services.datanode.server import DataNode
 
 DIM = 4
@@ -157,8 +161,16 @@ def test_jobs_persist_and_a_running_job_reruns_after_restart(rig: Rig) -> None:
     imports = rig.coord.imports
     with imports._lock:
         job_id = rig.coord.ctx.ids.alloc()
-        stale = ImportJob(job_id=job_id, db_name="default", collection_id=rig.cid, collection_name="c",
-                          partition_ids=[rig.part], files=[["in/rows.json"]], state="Importing", node="x")
+        stale = ImportJob(
+            job_id=job_id,
+            db_name="default",
+            collection_id=rig.cid,
+            collection_name="c",
+            partition_ids=[rig.part],
+            files=[["in/rows.json"]],
+            state="Importing",
+            node="x",
+        )
         imports._save(stale)
     rig.restart_coord()
     fresh = rig.coord.imports
@@ -196,3 +208,60 @@ def test_partition_key_routing_matches_bucket_of(rig: Rig) -> None:
         if s.collection_id == cid:
             got[s.partition_id] = got.get(s.partition_id, 0) + s.num_rows
     assert got == want
+
+
+@pytest.mark.parametrize("adoption_lost", [False, True])
+def test_deletes_during_an_import_reach_its_segments(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, adoption_lost: bool
+) -> None:
+    """A delete newer than the import's rows, consumed and synced by the datanode before the
+    commit (so before it knew the segments), still lands in their delta logs; also when the
+    coordinator's adopt_segments call after the commit is lost (the datanode asks at its next sync)."""
+    rig.cfg.data.sync_period_seconds = 0.0  # the datanode syncs at every timetick
+    coll = rig.coord.ctx.catalog.collections[rig.cid]
+    wait(lambda: sorted(rig.datanode.list_channels()) == sorted(coll.vchannels))
+    rows_stamped, go_on = threading.Event(), threading.Event()
+    real_write = importer.write_segment
+
+    def paused_write(*args: object, **kwargs: object) -> dict:  # type: ignore[type-arg]
+        rows_stamped.set()  # the rows' timestamp is allocated: hold the import here
+        assert go_on.wait(30)
+        return real_write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importer, "write_segment", paused_write)
+    if adoption_lost:
+        monkeypatch.setattr(rig.coord.imports, "_adopt", lambda segs: None)
+
+    def produce(msg: object) -> None:
+        for v in coll.vchannels:
+            body = (
+                msg if not isinstance(msg, msgs.DeleteMsg) else msgs.DeleteMsg(v, rig.cid, -1, msg.timestamp, msg.pks)
+            )
+            rig.stream.produce(pchannel_of(v), msgs.encode(body))  # type: ignore[arg-type]
+
+    def synced_past(ts: int) -> bool:
+        cps = [rig.coord.ctx.catalog.checkpoints.get(v) for v in coll.vchannels]
+        return all(cp is not None and json.loads(cp).get("synced", 0) >= ts for cp in cps)
+
+    rig.storage.put("in/rows.json", json.dumps({"rows": _rows(60)}).encode())
+    job_id = rig.coord.imports.create_import("default", rig.cid, [rig.part], [["in/rows.json"]])
+    assert rows_stamped.wait(30)
+    deleted_at = rig.coord.root.alloc_timestamp()
+    produce(msgs.DeleteMsg("", rig.cid, -1, deleted_at, np.array([3, 4, 5], dtype=np.int64)))
+    for _ in range(2):  # syncs before the commit: the datanode knows no segment of the import yet
+        tick = rig.coord.root.alloc_timestamp()
+        produce(msgs.TimeTickMsg(tick))
+        wait(lambda t=tick: synced_past(t))  # type: ignore[misc]
+    go_on.set()
+    job = rig.finished(job_id)
+    assert job["state"] == "Completed"
+    tick = rig.coord.root.alloc_timestamp()
+    produce(msgs.TimeTickMsg(tick))
+    wait(lambda: synced_past(tick))
+
+    deleted: dict[int, int] = {}
+    for sid in job["segment_ids"]:
+        for key in rig.coord.ctx.catalog.segments[sid].deltalogs:
+            pks, ts = binlog.decode_delta_log(rig.storage.get(key))
+            deleted.update(zip(pks.tolist(), ts.tolist(), strict=True))
+    assert {k: deleted.get(k) for k in (3, 4, 5)} == {3: deleted_at, 4: deleted_at, 5: deleted_at}

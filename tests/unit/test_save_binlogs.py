@@ -82,8 +82,10 @@ class Coord:
             return {"checkpoint": None, "segments": []}
         if method == "alloc_ids":
             return 1000
-        if method == "report_segment_rows":
+        if method in ("report_segment_rows", "delete_floor"):
             return None
+        if method == "flushed_segment_ids":
+            return []
         if method == "save_binlogs":
             if kw["watcher"] != self.owner:
                 raise MilvusError(Code.CHANNEL_NOT_FOUND, f"channel not found[channel={kw['vchannel']}]")
