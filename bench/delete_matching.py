@@ -20,44 +20,32 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
+from typing import Any
 
 import numpy as np
-from pymilvus.grpc_gen.schema_pb2 import DataType
 
 from common import binlog
 from common.msgstream.memory import MemoryStream
-from common.schema import Field, Schema
 from common.storage.memory import MemoryStorage
 from services.datanode.channel import ChannelWriter
-from services.querynode.columns import ColumnStore
-from services.querynode.segment import Segment
+from tests.unit.test_datanode_deletes import SCHEMA, VCH
+from tests.unit.test_growing_deletes import growing_segment
 
 BATCH = 1000
 
 
-def _schema(kind: str) -> Schema:
-    pk = Field(
-        field_id=100,
-        name="pk",
-        dtype=DataType.Int64 if kind == "int64" else DataType.VarChar,
-        is_primary=True,
-        max_length=32,
-    )
-    return Schema("c", "", (pk, Field(field_id=101, name="v", dtype=DataType.FloatVector, dim=2)))
-
-
 def _keys(kind: str, values: np.ndarray) -> np.ndarray:
-    return values.astype(np.int64) if kind == "int64" else np.array([f"k{v}" for v in values], dtype=object)
+    return values.astype(np.int64) if kind == "int" else np.array([f"k{v}" for v in values], dtype=object)
 
 
 def growing(kind: str, rows: int, keys: int) -> list[float]:
     """Seconds per apply_delete while one growing segment fills up."""
     rng = np.random.default_rng(0)
-    seg = Segment(1, 1, "dml_0_1v0", _schema(kind), False, ColumnStore())
+    seg = growing_segment(kind)
     spent = []
     for start in range(0, rows, BATCH):
         ids = _keys(kind, rng.permutation(np.arange(start, start + BATCH)))
-        seg.append({"pk": ids, "v": np.zeros((BATCH, 2), np.float32)}, 10 + start, BATCH)
+        seg.append({"id": ids, "v": np.zeros((BATCH, 2), np.float32)}, 10 + start, BATCH)
         for j in range(2):
             pks = _keys(kind, rng.integers(0, start + BATCH, keys))
             t0 = time.perf_counter()
@@ -83,7 +71,8 @@ def flush_matching(rows: int, deletes: int) -> float:
 
 def sync_routing(segments: int, deletes: int) -> float:
     rng = np.random.default_rng(2)
-    w = ChannelWriter(1, "dml_0_1v0", _schema("int64"), MemoryStream(), MemoryStorage(), _Coord(), 1e9)  # type: ignore[arg-type]
+    coord: Any = _Coord()
+    w = ChannelWriter(1, VCH, SCHEMA, MemoryStream(), MemoryStorage(), coord, 1e9)
     for sid in range(segments):
         w.flushed_stats[sid] = binlog.SegmentPkStats(
             [binlog.PkStats.build(np.arange(sid * 100_000, (sid + 1) * 100_000))]
@@ -104,10 +93,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--segments", type=int, default=100)
     args = ap.parse_args(argv)
     print(f"\nDelete matching without RPC ({args.rows:,} rows, {args.deletes:,} deletes, {args.segments} segments)")
-    for kind in ("int64", "varchar"):
+    for kind in ("int", "str"):
         spent = growing(kind, args.rows, args.keys)
+        label = "int64" if kind == "int" else "varchar"
         print(
-            f"  growing segment, {kind} keys, {len(spent):,} deletes of {args.keys} keys while it grows: "
+            f"  growing segment, {label} keys, {len(spent):,} deletes of {args.keys} keys while it grows: "
             f"total {sum(spent):.2f} s, p50 {np.median(spent) * 1000:.3f} ms, max {max(spent) * 1000:.1f} ms"
         )
     print(

@@ -18,7 +18,8 @@ from services.querynode.columns import ColumnStore
 from services.querynode.segment import DELETED, Segment
 
 
-def _segment(kind: str) -> Segment:
+def growing_segment(kind: str) -> Segment:
+    """An empty growing segment with an INT64 (``int``) or VARCHAR (``str``) primary key "id"."""
     pk = Field(
         field_id=100,
         name="id",
@@ -39,7 +40,7 @@ def _keys(kind: str, values: np.ndarray) -> np.ndarray:
 def test_growing_deletes_match_an_exact_model(kind: str, unsorted_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(segment_module, "GROWING_UNSORTED_ROWS", unsorted_rows)  # many merges
     rng = np.random.default_rng(7 + unsorted_rows)
-    seg = _segment(kind)
+    seg = growing_segment(kind)
     key_col: list[np.ndarray] = []
     ts_col: list[np.ndarray] = []
     ts = 100
@@ -85,7 +86,7 @@ def test_growing_deletes_match_an_exact_model(kind: str, unsorted_rows: int, mon
 
 @pytest.mark.parametrize("kind", ["int", "str"])
 def test_every_row_of_a_key_is_found_across_the_sorted_and_unsorted_rows(kind: str) -> None:
-    seg = _segment(kind)
+    seg = growing_segment(kind)
     seg.append({"id": _keys(kind, np.array([5, 1, 5, 3] * 2000)), "v": np.zeros((8000, 2), np.float32)}, 10, 8000)
     seg.apply_delete(_keys(kind, np.array([9])), 11)  # builds the order over the 8,000 rows
     assert seg._pk_order is not None and len(seg._pk_order[1]) == 8000

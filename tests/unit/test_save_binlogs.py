@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -28,13 +27,12 @@ from common import msgs
 from common.channels import pchannel_of
 from common.config import QuiverConfig
 from common.errors import Code, MilvusError
-from common.kv.memory import MemoryKV
 from common.msgstream.memory import MemoryStream
-from common.rpc import Router
 from common.storage.memory import MemoryStorage
 from services.coord.meta import FLUSHED, GROWING, SegmentInfo
 from services.coord.server import Coordinator
 from services.datanode.server import DataNode
+from tests.unit import test_compaction
 
 VCH = "dml_0_1v0"
 
@@ -45,15 +43,7 @@ def schema_b64() -> str:
     return base64.b64encode(raw).decode()
 
 
-@pytest.fixture
-def coord() -> Iterator[Coordinator]:
-    cfg = QuiverConfig(kv={"backend": "memory"}, stream={"backend": "memory", "pchannel_count": 2})
-    cfg.data.compaction_enabled = False
-    cfg.data.gc_enabled = False
-    c = Coordinator(cfg, MemoryKV(), MemoryStream(), Router(), storage=MemoryStorage())
-    c.activate()
-    c.stop()  # no background loop: the test drives every step
-    yield c
+coord = test_compaction.coord  # the fixture: a coordinator on in-memory backends, no background loop
 
 
 def test_saves_from_a_node_the_channel_is_not_watched_by_are_refused(coord: Coordinator) -> None:
@@ -99,8 +89,8 @@ def test_a_datanode_refused_a_save_stops_writing_the_channel(owner: bool) -> Non
     cfg = QuiverConfig(kv={"backend": "memory"}, stream={"backend": "memory", "pchannel_count": 2})
     cfg.data.sync_period_seconds = 0.0  # a sync at every tick
     stream = MemoryStream()
-    coord = Coord(owner="tcp://me:1" if owner else "tcp://other:1")
-    node = DataNode(cfg, stream, MemoryStorage(), coord)  # type: ignore[arg-type]
+    fake = Coord(owner="tcp://me:1" if owner else "tcp://other:1")
+    node = DataNode(cfg, stream, MemoryStorage(), fake)  # type: ignore[arg-type]
     try:
         node.watch_channel(1, VCH, schema_b64(), watcher="tcp://me:1")
         writer = node.channels[VCH]
@@ -108,11 +98,11 @@ def test_a_datanode_refused_a_save_stops_writing_the_channel(owner: bool) -> Non
         stream.produce(pchannel_of(VCH), msgs.encode(msgs.InsertMsg(VCH, 1, 2, 9, 10, np.arange(1), cols)))
         stream.produce(pchannel_of(VCH), msgs.encode(msgs.TimeTickMsg(20)))
         deadline = time.monotonic() + 5
-        while not (coord.saved if owner else not writer._thread.is_alive()):
+        while not (fake.saved if owner else not writer._thread.is_alive()):
             assert time.monotonic() < deadline, "timed out"
             time.sleep(0.01)
         assert node.list_channels() == ([VCH] if owner else [])
-        assert bool(coord.saved) == owner
+        assert bool(fake.saved) == owner
     finally:
         node.stop()
 
