@@ -207,6 +207,9 @@ class ChannelWriter:
         Nothing in memory changes until the coordinator has recorded the new files, so a
         failure anywhere (storage, coordinator) leaves the buffers intact for the next try.
         """
+        # first the floor, then the segments: an import committed in between is among the segments
+        floor = int(self.coord.call("delete_floor", vchannel=self.vchannel) or 0)
+        self._learn_flushed()
         count = 64 + 8 * len(self.schema.fields) * max(1, len(flush_ids)) + 2 * len(self.flushed_stats)
         first = int(self.coord.call("alloc_ids", count=count))
         ids = iter(range(first, first + count))
@@ -214,9 +217,6 @@ class ChannelWriter:
         def log_id() -> int:
             return next(ids)
 
-        # first the floor, then the segments: an import committed in between is among the segments
-        floor = int(self.coord.call("delete_floor", vchannel=self.vchannel) or 0)
-        self._learn_flushed()
         started = time.perf_counter()
         flushed = [self._flush_segment(sid, log_id) for sid in flush_ids]
         records = [rec for rec, _ in flushed]
