@@ -324,21 +324,5 @@ class ImportManager:
             self._save(job)
             self.cat.save_segments(segs)
         log.info("import job %d: committed %d rows in %d segment(s)", job_id, rows, len(segs))
-        self._adopt(segs)
+        # the channels' datanodes take the segments in at their next sync (flushed_segment_ids)
         return [s.id for s in segs]
-
-    def _adopt(self, segs: list[SegmentInfo]) -> None:
-        """Tell each channel's datanode about the new segments, so deletes reach their rows."""
-        by_channel: dict[str, list[dict[str, Any]]] = {}
-        for s in segs:
-            by_channel.setdefault(s.vchannel, []).append(
-                {"id": s.id, "partition_id": s.partition_id, "statslogs": s.statslogs, "num_rows": s.num_rows}
-            )
-        for vchannel, recs in by_channel.items():
-            endpoint = self.data.channel_watchers.get(vchannel)
-            if endpoint is None:
-                continue  # a watcher that starts later reads them from get_recovery_info
-            try:
-                self.ctx.router.client(endpoint).call("adopt_segments", vchannel=vchannel, segments=recs)
-            except MilvusError as exc:
-                log.warning("adopt_segments on %s failed: %s", endpoint, exc)

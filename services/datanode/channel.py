@@ -72,7 +72,6 @@ class ChannelWriter:
         self.deletes: list[tuple[str | None, np.ndarray, int]] = []  # (position before, pks, ts)
         self.new_deletes: list[tuple[np.ndarray, int]] = []
         self.compactions: deque[dict[str, Any]] = deque()  # plans from the coordinator, run in the thread
-        self.adoptions: deque[dict[str, Any]] = deque()  # imported segments to route deletes to (bulk import)
         self._adopted: set[int] = set()  # taken in since the last sync: the kept deletes go to them too
         self.sync_at = 0  # a Flush asked for a sync (deletes included) once the channel reaches this ts
         self.tt = 0
@@ -139,7 +138,6 @@ class ChannelWriter:
                     self._apply(msgs.decode(m.payload), m.message_id)
                     self.last_id = m.message_id
                 self._run_compactions()
-                self._run_adoptions()
                 self._maybe_report()
             except MilvusError as exc:
                 if exc.code == Code.CHANNEL_NOT_FOUND and self.watcher:
@@ -387,23 +385,10 @@ class ChannelWriter:
                 out.append({"id": sid, "deltalogs": [key], "delta_rows": int(maybe.sum())})
         return out
 
-    # --- compaction ---------------------------------------------------------------------
-    def adopt_segments(self, segments: list[dict[str, Any]]) -> None:
-        """Flushed segments written outside the channel (bulk import); taken in by the channel thread."""
-        with self._lock:
-            self.adoptions.extend(segments)
-
-    def _run_adoptions(self) -> None:
-        while True:
-            with self._lock:
-                if not self.adoptions:
-                    return
-                seg = self.adoptions.popleft()
-            self._adopt(seg)
-
+    # --- segments written elsewhere (bulk import) ---------------------------------------
     def _adopt(self, seg: dict[str, Any]) -> None:
-        """Route deletes to a flushed segment this writer did not write; the next sync also gives it
-        the kept deletes (those newer than an uncommitted import's rows are kept for it)."""
+        """Route deletes to a flushed segment this writer did not write (a bulk import's); this sync
+        also gives it the kept deletes (those newer than an uncommitted import's rows are kept for it)."""
         sid = int(seg["id"])
         if sid in self.flushed_stats or sid in self.flushed or sid in self.buffers:
             return
@@ -417,14 +402,15 @@ class ChannelWriter:
         self._adopted.add(sid)
 
     def _learn_flushed(self) -> None:
-        """Take in the channel's Flushed segments this writer does not know (an import whose
-        adopt_segments call was lost): asked at every sync, so no segment misses deletes for long."""
+        """Take in the channel's Flushed segments this writer does not know (a committed import's), at
+        the start of every sync: delta logs are written only in a sync, so none misses a delete."""
         ids = self.coord.call("flushed_segment_ids", vchannel=self.vchannel)
         unknown = [int(i) for i in ids if int(i) not in self.flushed_stats and int(i) not in self.flushed]
         if unknown:
             for info in self.coord.call("segment_infos", segment_ids=unknown):
                 self._adopt(info)
 
+    # --- compaction ---------------------------------------------------------------------
     def request_compaction(self, plan: dict[str, Any]) -> None:
         with self._lock:
             if all(p["plan_id"] != plan["plan_id"] for p in self.compactions):

@@ -98,13 +98,6 @@ class DataNode:
         """Run a bulk import task in the background (services/datanode/importer.py)."""
         self.importer.submit(task)
 
-    @rpc
-    def adopt_segments(self, vchannel: str, segments: list[dict[str, Any]]) -> None:
-        """Imported segments on a channel this node watches: its deletes must reach them."""
-        writer = self.channels.get(vchannel)
-        if writer is not None:
-            writer.adopt_segments(segments)
-
     def stop(self) -> None:
         with self._lock:
             writers = list(self.channels.values())

@@ -210,13 +210,10 @@ def test_partition_key_routing_matches_bucket_of(rig: Rig) -> None:
     assert got == want
 
 
-@pytest.mark.parametrize("adoption_lost", [False, True])
-def test_deletes_during_an_import_reach_its_segments(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch, adoption_lost: bool
-) -> None:
+def test_deletes_during_an_import_reach_its_segments(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     """A delete newer than the import's rows, consumed and synced by the datanode before the
-    commit (so before it knew the segments), still lands in their delta logs; also when the
-    coordinator's adopt_segments call after the commit is lost (the datanode asks at its next sync)."""
+    commit (so before it knew the segments), still lands in their delta logs (the datanode takes
+    the committed segments in at its next sync)."""
     rig.cfg.data.sync_period_seconds = 0.0  # the datanode syncs at every timetick
     coll = rig.coord.ctx.catalog.collections[rig.cid]
     wait(lambda: sorted(rig.datanode.list_channels()) == sorted(coll.vchannels))
@@ -229,8 +226,6 @@ def test_deletes_during_an_import_reach_its_segments(
         return real_write(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(importer, "write_segment", paused_write)
-    if adoption_lost:
-        monkeypatch.setattr(rig.coord.imports, "_adopt", lambda segs: None)
 
     def produce(msg: object) -> None:
         for v in coll.vchannels:
