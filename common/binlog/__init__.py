@@ -8,7 +8,7 @@ header plus the bloom filter's bits. Key helpers give Milvus's object storage la
 from __future__ import annotations
 
 from .columns import decode_column, encode_column
-from .delta import decode_delta_log, encode_delta_log
+from .delta import decode_delta_log, encode_delta_log, pack_deletes
 from .keys import (
     LogKey,
     delta_log_key,
@@ -34,6 +34,7 @@ __all__ = [
     "delta_log_key",
     "encode_column",
     "encode_delta_log",
+    "pack_deletes",
     "index_file_prefix",
     "insert_log_key",
     "parse_log_key",

@@ -15,6 +15,14 @@ from common.errors import invalid
 from .parquet import read_table, single_chunk, write_table
 
 
+def pack_deletes(messages: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Delete messages (keys, ts) as one key array and one timestamp array (a ts per key), the
+    form delta logs store; messages without keys add nothing. At least one message is needed."""
+    keys = np.concatenate([p for p, _ in messages])
+    ts = np.repeat(np.array([t for _, t in messages], dtype=np.int64), [len(p) for p, _ in messages])
+    return keys, ts
+
+
 def encode_delta_log(pks: np.ndarray, timestamps: np.ndarray) -> bytes:
     """Parquet bytes of (pk, ts) pairs; pks int64 or strings, timestamps (u)int64."""
     pk_arr = np.asarray(pks)

@@ -340,8 +340,7 @@ class ChannelWriter:
         deletes = [(p, t) for p, t in deletes if len(p)]
         if not deletes or not len(pks):
             return np.empty(0, dtype=pks.dtype), np.empty(0, dtype=np.int64)
-        keys = np.concatenate([p for p, _ in deletes])
-        ts = np.repeat(np.array([t for _, t in deletes], dtype=np.int64), [len(p) for p, _ in deletes])
+        keys, ts = binlog.pack_deletes(deletes)
         if (keys.dtype.kind in "iu") != (pks.dtype.kind in "iu"):
             return np.empty(0, dtype=pks.dtype), np.empty(0, dtype=np.int64)  # an int key never hits a string PK
         if pks.dtype == object or keys.dtype == object:
@@ -372,8 +371,7 @@ class ChannelWriter:
         batch = [(p, t) for p, t in deletes if len(p)]
         if not batch or not segment_ids:
             return []
-        keys = np.concatenate([p for p, _ in batch])
-        ts = np.repeat(np.array([t for _, t in batch], dtype=np.int64), [len(p) for p, _ in batch])
+        keys, ts = binlog.pack_deletes(batch)
         hashes = hash_keys(keys)
         out = []
         for sid in segment_ids:

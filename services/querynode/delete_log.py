@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from common.binlog import pack_deletes
+
 Deletes = list[tuple[np.ndarray, int]]  # (keys, ts) pairs, as workers apply them
 
 PACK_EVERY = 4096  # messages kept as they came before they are packed into one chunk
@@ -38,7 +40,7 @@ class DeleteLog:
         self._loose.append((pks, ts))
         self._messages += 1
         if len(self._loose) >= PACK_EVERY:
-            self._chunks.append(_pack(self._loose))
+            self._chunks.append(pack_deletes(self._loose))
             self._loose = []
 
     def __len__(self) -> int:
@@ -47,17 +49,11 @@ class DeleteLog:
 
     def snapshot(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """The log as (keys, ts) chunks; later appends do not change it."""
-        return [*self._chunks, _pack(self._loose)] if self._loose else list(self._chunks)
+        return [*self._chunks, pack_deletes(self._loose)] if self._loose else list(self._chunks)
 
     def nbytes(self) -> int:
         packed = sum(int(k.nbytes + t.nbytes) for k, t in self._chunks)
         return packed + sum(int(p.nbytes) + 8 for p, _ in self._loose)
-
-
-def _pack(messages: Deletes) -> tuple[np.ndarray, np.ndarray]:
-    keys = np.concatenate([p for p, _ in messages])
-    ts = np.repeat(np.array([t for _, t in messages], dtype=np.int64), [len(p) for p, _ in messages])
-    return keys, ts
 
 
 def select(
