@@ -35,6 +35,7 @@ from services.coord.compaction_store import (
 )
 from services.coord.context import CoordContext
 from services.coord.data import DataCoord
+from services.coord.delta_watermark import channel_sync, covered_from, watermark
 from services.coord.index import IndexCoord
 from services.coord.meta import DROPPED, FLUSHED, SegmentInfo
 
@@ -311,6 +312,7 @@ class CompactionManager:
         self, plan: Plan, coll_id: int, segment: dict[str, Any], inputs: list[SegmentInfo]
     ) -> SegmentInfo:
         by_flush = sorted(inputs, key=lambda s: s.flush_ts)
+        sync = channel_sync(self.cat.checkpoints.get(plan.vchannel))
         rows = int(segment["num_rows"])
         return SegmentInfo(
             id=int(segment["id"]),
@@ -328,6 +330,9 @@ class CompactionManager:
             start_position=by_flush[0].start_position,
             dml_position=by_flush[-1].dml_position,
             compacted_from=list(plan.sources),
+            # complete as far as its least complete input was (services/coord/delta_watermark.py)
+            delta_floor_ts=min(watermark(s, sync) for s in inputs),
+            delta_covered_seq=covered_from(sync),
             dropped_at_ms=0 if rows else now_ms(),
         )
 

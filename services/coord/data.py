@@ -22,6 +22,7 @@ from common.errors import Code, MilvusError
 from common.rpc import rpc
 from common.schema import Schema
 from services.coord.context import CoordContext
+from services.coord.delta_watermark import channel_sync
 from services.coord.meta import DROPPED, FLUSHED, GROWING, SEALED, CollectionInfo, SegmentInfo
 
 log = logging.getLogger(__name__)
@@ -275,11 +276,12 @@ class DataCoord:
                 changed.append(s)
             if checkpoint:
                 # a datanode restarted from the checkpoint replays older timeticks, but what was
-                # durable stays durable: "synced" never goes back (GetFlushState stays true)
-                before = self.cat.checkpoints.get(vchannel)
-                synced = json.loads(before).get("synced", 0) if before else 0
-                if checkpoint.get("synced", 0) < synced:
-                    checkpoint = checkpoint | {"synced": synced}
+                # durable stays durable: "synced" never goes back (GetFlushState stays true);
+                # "seq" counts the saves (services/coord/delta_watermark.py)
+                before = channel_sync(self.cat.checkpoints.get(vchannel))
+                checkpoint = checkpoint | {
+                    "synced": max(int(checkpoint.get("synced", 0)), before.synced), "seq": before.seq + 1
+                }
             cp = (vchannel, json.dumps(checkpoint)) if checkpoint else None
             self.cat.save_segments(changed, cp)
 

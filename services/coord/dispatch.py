@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from common.errors import Code, MilvusError
 from services.coord.balance import GROWING_ROW_WEIGHT, NodeState, Placer, SegLoad, estimate_bytes
+from services.coord.delta_watermark import channel_sync
 from services.coord.meta import DROPPED, FLUSHED, SegmentInfo
 from services.coord.replicas import Replica, balance_move, place
 
@@ -49,6 +50,7 @@ class Want:
     builds: list[dict[str, Any]]
     ancestors: set[int]  # dropped segments merged into it (a node may still serve some)
     ready: bool  # its indexes are built (or failed): worth swapping the ancestors for it
+    deltas_ts: int = 0  # its delta logs' watermark when the pass read it (services/coord/delta_watermark.py)
 
 
 def segment_version(builds: list[dict[str, Any]]) -> str:
@@ -75,6 +77,8 @@ class Dispatcher:
         self.targets: dict[int, dict[int, str]] = {}  # replica id -> segment id -> target node
         self._settled: set[int] = set()  # replicas whose placement matched their targets last pass
         self._unref: dict[tuple[str, int], float] = {}
+        # vchannel -> min("synced", oldest uncommitted import's row ts), read before the targets
+        self._trim_bounds: dict[str, int] = {}
         self._avoid: dict[tuple[str, int], float] = {}
         self.unplaced: dict[int, int] = {}  # collection -> segments that fit on no node of a replica
 
@@ -124,7 +128,16 @@ class Dispatcher:
     # --- the pass -------------------------------------------------------------------------
     def run(self, nodes: list[str]) -> None:
         qc = self.qc
+        # first the import floors, then the targets: an import committed in between is among the
+        # targets (with its watermark), one that is not has its rows' timestamp in the floor; and
+        # "synced" before the targets: a compaction result committed since has at least that
+        loaded = [c for cid in list(qc.cat.load_infos) if (c := qc.cat.collections.get(cid)) is not None]
+        floors = {v: qc.import_floor(v) for c in loaded for v in c.vchannels}
         with qc.cat.lock:
+            self._trim_bounds = {
+                v: min([channel_sync(qc.cat.checkpoints.get(v)).synced, *([floor] if floor else [])])
+                for v, floor in floors.items()
+            }
             failed = qc.index.failed_segments()
             plans: dict[int, Plan] = {}
             for coll_id, reps in self._plan_replicas(nodes).items():
@@ -276,7 +289,7 @@ class Dispatcher:
         try:
             ready = self.qc.ctx.router.client(endpoint).call(
                 "load_segment", segment=want.seg.model_dump(), version=want.version, indexes=want.builds,
-                replaces=replaces,
+                replaces=replaces, deltas_ts=want.deltas_ts,
             )
         except MilvusError as exc:
             log.warning("load_segment %d on %s failed: %s", want.seg.id, endpoint, exc)
@@ -288,6 +301,7 @@ class Dispatcher:
             return
         held[str(want.seg.id)] = {
             "version": want.version, "vchannel": want.seg.vchannel, "rows": want.seg.num_rows, "ready": bool(ready),
+            "deltas_ts": want.deltas_ts,
         }
 
     def _desired(self, r: Replica, v: str, current: dict[str, str]) -> dict[str, str]:
@@ -320,6 +334,10 @@ class Dispatcher:
 
     def _sync_leaders(self, plans: dict[int, Plan]) -> None:
         settled: set[int] = set()
+        copies: dict[str, list[tuple[str, str, int]]] = {}  # vchannel -> (node, segment, watermark) held
+        for n, rep in self.dist.items():
+            for sid, held in rep.get("segments", {}).items():
+                copies.setdefault(held.get("vchannel", ""), []).append((n, sid, int(held.get("deltas_ts", 0))))
         for p in plans.values():
             for r in p.replicas:
                 ok = True
@@ -333,23 +351,47 @@ class Dispatcher:
                         desired = self._desired(r, v, current)
                         stale = self._stale_growing(e, v, desired)
                         fresh = self._unready(desired)
+                        synced = True
                         if desired != current or stale or fresh:
                             ok &= desired == current
                             extra: dict[str, Any] = {"dropped": stale} if stale else {}
                             if fresh:
                                 extra["reloaded"] = fresh
                             extra["stats"] = self._stats_logs(desired)
-                            if self._call(e, "sync_distribution", vchannel=v, leader=e, segments=desired, **extra):
+                            synced = self._call(e, "sync_distribution", vchannel=v, leader=e, segments=desired, **extra)
+                            if synced:
                                 rep = self.dist[e]["channels"][v]
                                 rep["dist"] = desired
                                 rep["growing"] = [s for s in rep.get("growing", []) if s not in stale]
                                 self._mark_ready(desired, fresh)
+                        if synced:  # every routed copy is caught up: the leader may forget what none needs
+                            self._trim_deletes(e, r, v, desired, copies.get(v, []))
                     routes = self._routes(self.serving.get(key) or "", v)
                     ok &= all(routes.get(str(sid)) == t for sid, t in self.targets.get(r.id, {}).items()
                               if self._wants_has(v, sid))
                 if ok:
                     settled.add(r.id)
         self._settled = settled
+
+    def _trim_deletes(
+        self, endpoint: str, r: Replica, v: str, routes: dict[str, str], copies: list[tuple[str, str, int]]
+    ) -> None:
+        """Let the leader of ``v`` at ``endpoint`` drop its buffered deletes at or below the point
+        every copy it may still catch up has in its delta logs: the channel's ``synced`` (later loads
+        read at least that), the oldest uncommitted import's rows (its segments come later with that
+        watermark), both read before the targets; the targets' watermarks (an import or compaction
+        result not covered yet has less); and the copies loaded on the replica's nodes that the
+        leader does not route yet. (A copy caught up from a buffer trimmed past its watermark is
+        refused and loaded again: services/querynode/worker.py.)"""
+        if v not in self._trim_bounds:
+            return  # loaded after this pass began: next pass
+        points = [self._trim_bounds[v], *(w.deltas_ts for w in self._wants.get(v, []))]
+        nodes = set(r.nodes)
+        points += [wm for n, sid, wm in copies if n in nodes and routes.get(sid) != n]
+        upto = min(points)
+        rep = self.dist[endpoint]["channels"][v]
+        if upto > int(rep.get("trimmed", 0)) and self._call(endpoint, "trim_deletes", vchannel=v, upto=upto):
+            rep["trimmed"] = upto
 
     def _stats_logs(self, routes: dict[str, str]) -> dict[str, list[Any]]:
         """[stats log keys, rows] of each routed segment, for the leader's PK oracle (one the catalog

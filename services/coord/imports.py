@@ -25,6 +25,7 @@ from common.rpc import rpc
 from services.coord.catalog import now_ms
 from services.coord.context import CoordContext
 from services.coord.data import DataCoord
+from services.coord.delta_watermark import channel_sync, covered_from
 from services.coord.index import IndexCoord
 from services.coord.keys import Keys
 from services.coord.meta import FLUSHED, SegmentInfo
@@ -316,6 +317,10 @@ class ImportManager:
                     assigned_rows=int(rec["num_rows"]), max_rows=int(rec["max_rows"]), created_ts=ts, seal_ts=ts,
                     flush_ts=ts, binlogs={int(k): list(v) for k, v in rec["binlogs"].items()},
                     statslogs=list(rec["statslogs"]),
+                    # no delete older than its rows hits them; newer ones reach its delta logs once
+                    # the channel's datanode has taken it in (services/coord/delta_watermark.py)
+                    delta_floor_ts=job.row_ts,
+                    delta_covered_seq=covered_from(channel_sync(self.cat.checkpoints.get(rec["vchannel"]))),
                 ))
             rows = sum(s.num_rows for s in segs)
             # the job names its segments first: a restart in between finds them, or reruns the job

@@ -82,6 +82,10 @@ class SegmentInfo(Record):
     compacted_from: list[int] = []  # the segments a compaction merged into this one
     compacted_to: int = 0  # the compaction result that replaced this (dropped) segment
     dropped_at_ms: int = 0  # wall-clock time it was dropped; garbage-collected after a tolerance
+    # committed outside the datanode's flush (import, compaction): its delta logs are complete up to
+    # delta_floor_ts until the channel's checkpoint saves reach delta_covered_seq (delta_watermark.py)
+    delta_floor_ts: int = 0
+    delta_covered_seq: int = 0
 
 
 class IndexInfo(Record):

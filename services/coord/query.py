@@ -16,12 +16,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from common.errors import Code, MilvusError
 from common.rpc import rpc
 from services.coord.balance import estimate_bytes, fits_in
 from services.coord.context import CoordContext
+from services.coord.delta_watermark import ChannelSync, channel_sync, watermark
 from services.coord.dispatch import Dispatcher, Want, segment_version
 from services.coord.index import IndexCoord
 from services.coord.meta import FLUSHED, LoadInfo, SegmentInfo
@@ -45,6 +47,9 @@ class QueryCoord:
         self._reconciled = threading.Event()  # one pass since start: leaders are known (after a failover too)
         self.distribution: dict[str, dict[str, Any]] = {}  # endpoint -> its last report
         self.live_nodes: list[str] = []  # querynodes with a live session (some may not have reported)
+        # the oldest row timestamp of the imports into a vchannel not committed yet (0: none); the
+        # server wires in ImportManager.delete_floor (imports are built on this class, not under it)
+        self.import_floor: Callable[[str], int] = lambda vchannel: 0
         self._reconcile_lock = threading.Lock()
 
     @property
@@ -303,10 +308,16 @@ class QueryCoord:
             self._reconciled.set()
 
     def wanted(self, coll_id: int, failed: set[int]) -> list[Want]:
+        """The collection's target segments (under the catalog lock: each with its delta-log watermark)."""
         out = []
+        syncs: dict[str, ChannelSync] = {}
         for s in self.target_segments(coll_id):
             done, builds = self.index.segment_index_state(s.id, coll_id)
-            out.append(Want(s, segment_version(builds), builds, self.cat.ancestors(s), done or s.id in failed))
+            sync = syncs.get(s.vchannel)
+            if sync is None:
+                sync = syncs[s.vchannel] = channel_sync(self.cat.checkpoints.get(s.vchannel))
+            out.append(Want(s, segment_version(builds), builds, self.cat.ancestors(s), done or s.id in failed,
+                            watermark(s, sync)))
         return out
 
 

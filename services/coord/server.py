@@ -81,6 +81,7 @@ class Coordinator:
         self.compaction = CompactionManager(self.ctx, self.data, self.index)
         self.alter = AlterCoord(self.ctx, self.root, self.data, self.index)  # schema/property changes
         self.imports = ImportManager(self.ctx, self.data, self.index, self.query)
+        self.query.import_floor = self.imports.delete_floor
         self.gc = GarbageCollector(self.ctx, self._gc_storage, self.query.loaded_segment_ids, self.stream.compare)
         self.rbac = RbacCoord(self.kv, self.meta_root, self.cfg.security)
         self.ticker = TimeTicker(self.ctx, self.stream)

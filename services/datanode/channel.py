@@ -497,3 +497,6 @@ class ChannelWriter:
         if out.stats is not None:
             self.flushed_stats[out.segment_id] = binlog.SegmentPkStats([out.stats])
             self.flushed_partitions[out.segment_id] = partition_id
+            # and the kept deletes at the next sync: an input this writer had not taken in yet (an
+            # import committed since the last sync) never got them, so the result lacks them too
+            self._adopted.add(out.segment_id)

@@ -8,7 +8,9 @@ workers with the segment ids each one serves, at one query timestamp, then merge
 Deletes reach the sealed copies on the workers: each delete the channel consumes is forwarded,
 before tsafe passes it, to the workers of the distribution whose segments may hold its keys (the
 PK oracle, services/querynode/pk_oracle.py: each segment's stats log), and a worker that joins the
-distribution first gets every delete buffered so far that its new segments may hold. Changing the
+distribution first gets every delete buffered so far that its new segments may hold. The buffer
+forgets deletes every copy still to be caught up has in its delta logs, when the coordinator says
+so (:meth:`trim_deletes`; services/coord/delta_watermark.py). Changing the
 distribution (:meth:`sync`) is one step: after it, reads use the new placement and the growing
 copies of newly sealed segments are gone.
 A worker that cannot take a forwarded delete is marked broken: reads that need it fail with a
@@ -88,7 +90,7 @@ class ShardDelegator:
                 old = dict(self.dist)
                 # until the switch, deletes go to the old placement and the new one alike
                 ch.forward_to = _union(_placement(old), _placement(segments))
-                buffered = ch.deletes.snapshot()
+                buffered, trimmed_to = ch.deletes.snapshot(), ch.deletes.trimmed_to
                 failures = dict(self._failures)
             fresh = set(reloaded or ())
             added: dict[str, list[int]] = {}
@@ -97,7 +99,7 @@ class ShardDelegator:
                     added.setdefault(e, []).append(sid)
             for e, sids in added.items():  # catch up on the deletes consumed so far (forwarding covers later ones)
                 try:
-                    self._send_deletes(e, self._relevant(buffered, sids), ready=sids)
+                    self._send_deletes(e, self._relevant(buffered, sids), ready=sids, trimmed_to=trimmed_to)
                 except MilvusError as exc:  # its segments stay unavailable: reads fail, never miss deletes
                     log.warning("catch-up deletes to %s for %s failed: %s", e, self.vchannel, exc)
                     with ch._lock:
@@ -113,6 +115,13 @@ class ShardDelegator:
             self.oracle.retain(segments)
             gone = set(old.values()) - set(segments.values())
             self.broken -= gone
+
+    def trim_deletes(self, upto: int) -> None:
+        """Forget the buffered deletes at or below ``upto`` (the coordinator's call: every copy it
+        may still have caught up holds them in its delta logs). A catch-up from then on tells the
+        worker, which refuses a copy whose delta logs stop short of it (worker.SealedStore)."""
+        with self.channel._lock:
+            self.channel.deletes.trim(upto)
 
     def _relevant(self, deletes: list[tuple[np.ndarray, np.ndarray]], segment_ids: list[int]) -> Deletes:
         """The deletes of the log snapshot ``deletes`` that ``segment_ids`` may hold."""
@@ -150,17 +159,19 @@ class ShardDelegator:
                     self.broken.add(e)
 
     def _send_deletes(
-        self, endpoint: str, deletes: list[tuple[np.ndarray, int]], ready: list[int] | None = None
+        self, endpoint: str, deletes: list[tuple[np.ndarray, int]], ready: list[int] | None = None,
+        trimmed_to: int = 0,
     ) -> None:
-        """Deletes to the worker at ``endpoint``; ``ready``: the segments this catch-up completes."""
+        """Deletes to the worker at ``endpoint``; ``ready``: the segments this catch-up completes,
+        from a buffer without the deletes at or below ``trimmed_to``."""
         if not deletes and not ready:
             return
         if endpoint == self.endpoint:
-            self.store.apply_deletes(self.vchannel, deletes, ready)
+            self.store.apply_deletes(self.vchannel, deletes, ready, trimmed_to)
             return
         self.router.client(endpoint).call(
             "apply_deletes", vchannel=self.vchannel, deletes=[[pks, ts] for pks, ts in deletes],
-            ready=sorted(ready or []), timeout=FORWARD_TIMEOUT,
+            ready=sorted(ready or []), trimmed_to=trimmed_to, timeout=FORWARD_TIMEOUT,
         )
 
     # --- reads --------------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 A sealed copy a worker loads holds the deletes of its delta logs; the ones consumed since, the
 leader sends it when the copy joins the shard's distribution (ShardDelegator.sync). So the leader
-keeps every delete of its channel. Kept as consumed — a tuple of a numpy array and an int per
-message — a one-key delete cost ~216 bytes; packed into one key array and one timestamp array per
-few thousand messages it costs the key and 8 bytes. (The log is still never trimmed: dropping a
-delete needs proof that every copy loaded from then on has it in its delta logs.)
+keeps the deletes of its channel until every copy it may still catch up has them in its delta
+logs: the coordinator computes that point from the copies' watermarks (services/coord/
+delta_watermark.py) and the leader trims to it (:meth:`DeleteLog.trim`). Kept as consumed — a
+tuple of a numpy array and an int per message — a one-key delete cost ~216 bytes; packed into one
+key array and one timestamp array per few thousand messages it costs the key and 8 bytes.
 
 A catch-up reads a snapshot (the packed chunks never change once made) and asks which keys the
 copy's segments may hold chunk by chunk, a slice of keys at a time, instead of one oracle call per
@@ -33,6 +34,7 @@ class DeleteLog:
         self._chunks: list[tuple[np.ndarray, np.ndarray]] = []  # (keys, ts of each key), never changed
         self._loose: Deletes = []
         self._messages = 0
+        self.trimmed_to = 0  # the deletes at or below this timestamp are gone
 
     def append(self, pks: np.ndarray, ts: int) -> None:
         if len(pks) == 0:
@@ -42,6 +44,22 @@ class DeleteLog:
         if len(self._loose) >= PACK_EVERY:
             self._chunks.append(pack_deletes(self._loose))
             self._loose = []
+
+    def trim(self, upto: int) -> None:
+        """Forget the deletes at or below ``upto``. Chunks are replaced, never changed, so a
+        snapshot taken before stays whole."""
+        if upto <= self.trimmed_to:
+            return
+        self.trimmed_to = upto
+        chunks = []
+        for keys, ts in self._chunks:
+            keep = ts > upto
+            if keep.all():
+                chunks.append((keys, ts))
+            elif keep.any():
+                chunks.append((keys[keep], ts[keep]))
+        self._chunks = chunks
+        self._loose = [(pks, ts) for pks, ts in self._loose if ts > upto]
 
     def __len__(self) -> int:
         """Delete messages (with at least one key) consumed so far."""

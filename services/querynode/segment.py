@@ -52,6 +52,7 @@ class Segment:
     indexes: dict[str, VectorIndex] = field(default_factory=dict)
     scalar_indexes: dict[str, SortedIndex] = field(default_factory=dict)
     version: str = "growing"
+    deltas_ts: int = 0  # a sealed copy: its delta logs hold every delete at or below this
     max_ts: int = 0
     min_ts: int = -1  # the oldest row's timestamp (-1: not computed yet), to skip the TTL mask cheaply
     has_deletes: bool = False  # a delete ts was ever set: reads scan the delete column only then

@@ -120,11 +120,13 @@ class QueryNode:
 
     @rpc
     def load_segment(
-        self, segment: dict[str, Any], version: str, indexes: list[dict[str, Any]], replaces: list[int] | None = None
+        self, segment: dict[str, Any], version: str, indexes: list[dict[str, Any]], replaces: list[int] | None = None,
+        deltas_ts: int = 0,
     ) -> bool:
         """Load a sealed segment as a worker. ``replaces`` (its compaction inputs) stay loaded until
         released: the shard's leader swaps them for it in its distribution, in one step. Returns
-        whether it is ready (a fresh copy is not until its leader's catch-up: worker.SealedStore)."""
+        whether it is ready (a fresh copy is not until its leader's catch-up: worker.SealedStore).
+        ``deltas_ts``: its delta logs hold every delete at or below it (services/coord/delta_watermark.py)."""
         schema = self._schema(int(segment["collection_id"]), segment["vchannel"])
         with self._load_lock:
             sid = int(segment["id"])
@@ -140,6 +142,7 @@ class QueryNode:
                     f"node has {max(0, self.budget - used) >> 10} KB of its {self.budget >> 10} KB budget left",
                 )
             seg = load_segment(self.storage, schema, segment, version, indexes)
+            seg.deltas_ts = int(deltas_ts)
             latest = self._schema(int(segment["collection_id"]), segment["vchannel"])
             if latest is not schema:  # update_schema ran during the load: adopt what it brought
                 seg.adopt_schema(latest)
@@ -178,11 +181,21 @@ class QueryNode:
         )
 
     @rpc
-    def apply_deletes(self, vchannel: str, deletes: list[list[Any]], ready: list[int] | None = None) -> int:
+    def trim_deletes(self, vchannel: str, upto: int) -> None:
+        """As leader of ``vchannel``: forget the buffered deletes at or below ``upto`` (every copy
+        the coordinator may still have caught up has them in its delta logs)."""
+        self._delegator(vchannel).trim_deletes(int(upto))
+
+    @rpc
+    def apply_deletes(
+        self, vchannel: str, deletes: list[list[Any]], ready: list[int] | None = None, trimmed_to: int = 0
+    ) -> int:
         """Deletes of ``vchannel`` forwarded by its leader, for the sealed segments held here;
-        ``ready``: the segments whose catch-up this is (they serve reads from now on)."""
+        ``ready``: the segments whose catch-up this is (they serve reads from now on), from a buffer
+        that no longer holds the deletes at or below ``trimmed_to``."""
         return self.store.apply_deletes(
-            vchannel, [(np.asarray(pks), int(ts)) for pks, ts in deletes], [int(s) for s in ready or []]
+            vchannel, [(np.asarray(pks), int(ts)) for pks, ts in deletes], [int(s) for s in ready or []],
+            int(trimmed_to),
         )
 
     @rpc
@@ -198,12 +211,14 @@ class QueryNode:
                 "dist": d.report(),
                 "growing_rows": d.growing_rows(),
                 "growing": d.growing_ids(),
+                "trimmed": d.channel.deletes.trimmed_to,
             }
             for v, d in delegators
         }
         segments = {
             str(seg.segment_id): {"version": seg.version, "vchannel": seg.vchannel, "rows": seg.num_rows,
-                                  "memory": seg.memory_bytes(), "ready": self.store.is_ready(seg.segment_id)}
+                                  "memory": seg.memory_bytes(), "ready": self.store.is_ready(seg.segment_id),
+                                  "deltas_ts": seg.deltas_ts}
             for seg in self.store.all()
         }
         return {"channels": channels, "segments": segments, "memory": self.memory_used(), "budget": self.budget,

@@ -61,6 +61,8 @@ class SealedStore:
                 )
             if old is None and not ready:
                 self._unready.add(seg.segment_id)
+            if old is not None:  # it has every delete the old copy had
+                seg.deltas_ts = max(seg.deltas_ts, old.deltas_ts)
             self._segments[seg.segment_id] = seg
 
     def remove(self, segment_ids: list[int]) -> None:
@@ -100,14 +102,36 @@ class SealedStore:
         return [s for s in segs if partitions is None or s.partition_id in partitions]
 
     def apply_deletes(
-        self, vchannel: str, deletes: list[tuple[np.ndarray, int]], ready: list[int] | None = None
+        self, vchannel: str, deletes: list[tuple[np.ndarray, int]], ready: list[int] | None = None,
+        trimmed_to: int = 0,
     ) -> int:
-        """Apply deletes of ``vchannel``; ``ready``: segments this catch-up completes (see above)."""
+        """Apply deletes of ``vchannel``; ``ready``: segments this catch-up completes (see above),
+        from a leader's buffer that no longer has the deletes at or below ``trimmed_to``.
+
+        A copy whose delta logs stop short of that (its watermark, ``Segment.deltas_ts``) may lack a
+        delete nobody can give it any more: it is dropped, the catch-up fails, and the coordinator
+        loads the segment again (its delta logs have grown since). The coordinator trims only below
+        the copies it loaded, so this is the rare path: a worker that missed a forwarded delete and is
+        caught up again long after, or a load the coordinator did not know of.
+        """
         with self._lock:  # held while applying: see add()
             segs = [s for s in self._segments.values() if s.vchannel == vchannel]
             n = sum(seg.apply_delete(np.asarray(pks), int(ts)) for pks, ts in deletes for seg in segs)
+            short = {s: self._segments[s].deltas_ts for s in ready or ()
+                     if s in self._segments and self._segments[s].deltas_ts < trimmed_to}
+            for sid in short:
+                del self._segments[sid]
+                self._unready.discard(sid)
             self._unready.difference_update(ready or ())
-            return n
+        if short:
+            sid, upto = next(iter(short.items()))
+            raise MilvusError(
+                Code.SEGMENT_LOAD_FAILED,
+                f"segment {sid} ({len(short)} in all) of channel {vchannel}: its copy's delta logs hold the "
+                f"deletes up to ts {upto} only, but the shard leader has forgotten those up to ts {trimmed_to}; "
+                "the copy is released to be loaded again",
+            )
+        return n
 
     def memory_used(self) -> int:
         return sum(s.memory_bytes() for s in self.all())

@@ -49,7 +49,8 @@ class FakeQueryNode:
 
     @rpc
     def load_segment(
-        self, segment: dict[str, Any], version: str, indexes: list[dict[str, Any]], replaces: list[int] | None = None
+        self, segment: dict[str, Any], version: str, indexes: list[dict[str, Any]], replaces: list[int] | None = None,
+        deltas_ts: int = 0,
     ) -> None:
         self.calls.append(("load", segment["id"], sorted(replaces or [])))
         self.segments[segment["id"]] = version

@@ -30,6 +30,7 @@ from common.msgstream.memory import MemoryStream
 from common.rpc import Router
 from common.session import Session, SessionInfo
 from common.storage.memory import MemoryStorage
+from services.coord.delta_watermark import channel_sync, watermark
 from services.coord.imports import ImportJob
 from services.coord.meta import FLUSHED
 from services.coord.server import Coordinator
@@ -256,6 +257,83 @@ def test_deletes_during_an_import_reach_its_segments(rig: Rig, monkeypatch: pyte
 
     deleted: dict[int, int] = {}
     for sid in job["segment_ids"]:
+        for key in rig.coord.ctx.catalog.segments[sid].deltalogs:
+            pks, ts = binlog.decode_delta_log(rig.storage.get(key))
+            deleted.update(zip(pks.tolist(), ts.tolist(), strict=True))
+    assert {k: deleted.get(k) for k in (3, 4, 5)} == {3: deleted_at, 4: deleted_at, 5: deleted_at}
+
+
+def test_an_import_compacted_before_the_datanode_took_it_in_keeps_its_deletes(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The datanode keeps deletes newer than an uncommitted import's rows for its segments; when the
+    segments are compacted before its next sync, the compaction result gets them instead (the
+    inputs never had them in delta logs). Meanwhile the watermarks the coordinator hands to loads
+    (services/coord/delta_watermark.py) stay at the rows' timestamp, and reach the channel's
+    "synced" only after the datanode has taken the result in."""
+    rig.cfg.data.sync_period_seconds = 0.0
+    coll = rig.coord.ctx.catalog.collections[rig.cid]
+    wait(lambda: sorted(rig.datanode.list_channels()) == sorted(coll.vchannels))
+    rows_stamped, go_on = threading.Event(), threading.Event()
+    real_write = importer.write_segment
+
+    def paused_write(*args: object, **kwargs: object) -> dict:  # type: ignore[type-arg]
+        rows_stamped.set()
+        assert go_on.wait(30)
+        return real_write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importer, "write_segment", paused_write)
+
+    def produce(msg: object) -> None:
+        for v in coll.vchannels:
+            body = (
+                msg if not isinstance(msg, msgs.DeleteMsg) else msgs.DeleteMsg(v, rig.cid, -1, msg.timestamp, msg.pks)
+            )
+            rig.stream.produce(pchannel_of(v), msgs.encode(body))  # type: ignore[arg-type]
+
+    def synced_past(ts: int) -> bool:
+        cps = [rig.coord.ctx.catalog.checkpoints.get(v) for v in coll.vchannels]
+        return all(cp is not None and json.loads(cp).get("synced", 0) >= ts for cp in cps)
+
+    rig.storage.put("in/rows.json", json.dumps({"rows": _rows(160)}).encode())
+    job_id = rig.coord.imports.create_import("default", rig.cid, [rig.part], [["in/rows.json"]])
+    assert rows_stamped.wait(30)
+    row_ts = rig.coord.imports.jobs[job_id].row_ts
+    deleted_at = rig.coord.root.alloc_timestamp()
+    produce(msgs.DeleteMsg("", rig.cid, -1, deleted_at, np.array([3, 4, 5], dtype=np.int64)))
+    tick = rig.coord.root.alloc_timestamp()
+    produce(msgs.TimeTickMsg(tick))
+    wait(lambda: synced_past(tick))  # synced, but kept for the import: no segment of it is known yet
+    writers = [rig.datanode.channels[v] for v in coll.vchannels]
+    for w in writers:
+        monkeypatch.setattr(w, "sync_period", 3600.0)  # no sync until the compaction is committed
+    go_on.set()
+    job = rig.finished(job_id)
+    assert job["state"] == "Completed"
+    imported = [rig.coord.ctx.catalog.segments[s] for s in job["segment_ids"]]
+    assert len(imported) > len(coll.vchannels)  # several per channel: the compaction merges them
+    def watermark_of(sid: int) -> int:
+        s = rig.coord.ctx.catalog.segments[sid]
+        return watermark(s, channel_sync(rig.coord.ctx.catalog.checkpoints.get(s.vchannel)))
+
+    assert all(watermark_of(s.id) == row_ts < tick for s in imported)  # not taken in: the rows' ts only
+
+    rig.cfg.data.segment_max_rows = 1000  # every segment of the import is small now: merged
+    compaction = rig.coord.compaction.manual_compaction(rig.cid)
+    wait(lambda: rig.coord.compaction.get_compaction_state(compaction["compaction_id"])["state"] == "Completed")
+    results = sorted({rig.coord.ctx.catalog.segments[s.id].compacted_to for s in imported} - {0})
+    assert results, "the import's segments were compacted"
+    assert all(watermark_of(r) == row_ts for r in results)
+    for w in writers:
+        w.sync_period = 0.0
+    for _ in range(2):  # the second save after the commit is the one that covers the result
+        tick = rig.coord.root.alloc_timestamp()
+        produce(msgs.TimeTickMsg(tick))
+        wait(lambda t=tick: synced_past(t))  # type: ignore[misc]
+    assert all(watermark_of(r) >= tick for r in results)
+
+    deleted: dict[int, int] = {}
+    for sid in results:
         for key in rig.coord.ctx.catalog.segments[sid].deltalogs:
             pks, ts = binlog.decode_delta_log(rig.storage.get(key))
             deleted.update(zip(pks.tolist(), ts.tolist(), strict=True))

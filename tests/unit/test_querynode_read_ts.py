@@ -35,7 +35,9 @@ class RecordingWorker:
         return {"count": 0} if kwargs.get("count_only") else {"rows": {}}
 
     @rpc
-    def apply_deletes(self, vchannel: str, deletes: list[list[Any]], ready: list[int] | None = None) -> int:
+    def apply_deletes(
+        self, vchannel: str, deletes: list[list[Any]], ready: list[int] | None = None, trimmed_to: int = 0
+    ) -> int:
         return 0
 
 

@@ -320,3 +320,62 @@ def test_a_copy_lost_and_loaded_again_on_the_same_node_gets_the_buffered_deletes
         client.close()
     finally:
         stop(rig)
+
+
+def _querynodes(rig: Rig) -> list[QueryNode]:
+    return [w for w in rig.sa.workers if isinstance(w, QueryNode)] + [qn for qn, _, _ in rig.extra]
+
+
+def test_leaders_forget_deletes_every_copy_has_and_copies_loaded_later_keep_them(tmp_path: Path) -> None:
+    """Once the datanode has written deletes to the segments' delta logs (a flush syncs them), the
+    coordinator lets the shard leaders drop them from their buffers: a copy loaded from then on
+    has them in its delta logs (its watermark). A copy with less (caught up again long after:
+    here a worker marked as having missed a forward, its copy's watermark set back) is refused
+    and loaded again, never served without them."""
+    grpc, http = free_ports(2)
+    cfg = QuiverConfig(data_dir=str(tmp_path / "data"), grpc_port=grpc, http_port=http)
+    cfg.data.compaction_enabled = False
+    cfg.data.sync_period_seconds = 600.0  # the datanode syncs deletes at flushes only
+    rig = Rig(start_standalone(cfg), f"http://127.0.0.1:{grpc}")
+    try:
+        worker = rig.add_querynode(512)
+        client = create(rig.uri, "trim", batches=4, rows=400)
+        client.load_collection("trim")
+        wait(lambda: bool(rig.held().get(worker)), 30, "a segment on the added querynode")
+        cid = client.describe_collection("trim")["collection_id"]
+        leaders = [d for qn in _querynodes(rig) for d in qn.delegators.values() if d.channel.collection_id == cid]
+        assert len(leaders) == 2
+        ids = np.arange(1600, dtype=np.int64)
+        gone = ids[::7]
+        client.delete("trim", ids=gone.tolist())
+        left = np.setdiff1d(ids, gone)
+        assert _count(client, "trim") == len(left)  # a Strong read: the leaders consumed the deletes
+        time.sleep(1.0)  # a few coordinator passes: nothing synced, so nothing is forgotten
+        assert all(d.channel.deletes.nbytes() > 0 for d in leaders)
+        client.flush("trim")  # the deletes reach the delta logs; the next passes let the leaders forget them
+        wait(lambda: all(d.channel.deletes.nbytes() == 0 for d in leaders), 30, "the leaders' buffers to empty")
+        assert _count(client, "trim") == len(left)
+
+        qn = next(q for q, _, e in rig.extra if e == worker)
+        lost = sorted(rig.held()[worker])
+        qn.store.remove(lost)  # loaded again from the delta logs: nothing left to catch up from
+        wait(lambda: set(lost) <= rig.held().get(worker, set()), 30, "the copies loaded again")
+        wait(lambda: _count(client, "trim") == len(left), 30, "reads over the reloaded copies")
+        assert client.query("trim", filter=f"id in {gone.tolist()}", output_fields=["id"]) == []
+
+        # the rare path: a copy that may lack deletes the buffer no longer has is refused and reloaded
+        stale = next(qn.store.get(s) for s in rig.held()[worker])
+        assert stale is not None
+        stale.deltas_ts = 0
+        leader = next(d for d in leaders if stale.segment_id in d.dist)
+        with leader.channel._lock:
+            leader.broken.add(worker)  # as after a failed forward: the coordinator syncs it in again
+        wait(lambda: qn.store.get(stale.segment_id) is not stale and qn.store.is_ready(stale.segment_id), 30,
+             "the stale copy replaced")
+        wait(lambda: _count(client, "trim") == len(left), 30, "reads after the reload")
+        assert client.query("trim", filter=f"id in {gone.tolist()}", output_fields=["id"]) == []
+        q = vectors(gone[:5])
+        assert same(answers(search_ids(client, "trim", q), left, q), exact(left, q))
+        client.close()
+    finally:
+        stop(rig)

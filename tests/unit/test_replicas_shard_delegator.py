@@ -43,7 +43,9 @@ class FakeWorker:
         return {"empty": True}
 
     @rpc
-    def apply_deletes(self, vchannel: str, deletes: list[list[Any]], ready: list[int] | None = None) -> int:
+    def apply_deletes(
+        self, vchannel: str, deletes: list[list[Any]], ready: list[int] | None = None, trimmed_to: int = 0
+    ) -> int:
         self.deletes += [(sorted(int(p) for p in pks), int(ts)) for pks, ts in deletes]
         self.ready += ready or []
         return 0
@@ -242,7 +244,9 @@ def test_a_delete_during_a_move_reaches_the_old_and_the_new_worker(routed: Any) 
 
     class Slow(FakeWorker):
         @rpc
-        def apply_deletes(self, vchannel: str, deletes: list[list[Any]], ready: list[int] | None = None) -> int:
+        def apply_deletes(
+            self, vchannel: str, deletes: list[list[Any]], ready: list[int] | None = None, trimmed_to: int = 0
+        ) -> int:
             if ready:  # the catch-up of the move: a delete arrives meanwhile
                 delete(stream, [8], 50)
                 assert sent.wait(5)

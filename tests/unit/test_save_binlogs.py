@@ -111,9 +111,9 @@ def test_synced_never_goes_back(coord: Coordinator) -> None:
     """A datanode restarted from the checkpoint replays older ticks; what was durable stays so."""
     coord.data.save_binlogs(VCH, [], {"id": "AAAA", "ts": 0, "synced": 50})
     coord.data.save_binlogs(VCH, [], {"id": "AAAB", "ts": 0, "synced": 20})
-    assert json.loads(coord.ctx.catalog.checkpoints[VCH]) == {"id": "AAAB", "ts": 0, "synced": 50}
+    assert json.loads(coord.ctx.catalog.checkpoints[VCH]) == {"id": "AAAB", "ts": 0, "synced": 50, "seq": 2}
     coord.data.save_binlogs(VCH, [], {"id": "AAAC", "ts": 0, "synced": 70})
-    assert json.loads(coord.ctx.catalog.checkpoints[VCH])["synced"] == 70
+    assert json.loads(coord.ctx.catalog.checkpoints[VCH]) == {"id": "AAAC", "ts": 0, "synced": 70, "seq": 3}
 
 
 def test_a_repeated_flush_adds_nothing(coord: Coordinator) -> None:
