@@ -26,6 +26,7 @@ from services.coord.catalog import now_ms
 from services.coord.context import CoordContext
 from services.coord.data import DataCoord
 from services.coord.delta_watermark import channel_sync, covered_from
+from services.coord.go_duration import parse_duration
 from services.coord.index import IndexCoord
 from services.coord.keys import Keys
 from services.coord.meta import FLUSHED, SegmentInfo
@@ -63,6 +64,7 @@ class ImportJob(BaseModel):
     committed_ms: int = 0
     created_ms: int = 0
     completed_ms: int = 0
+    timeout_ms: int = 0  # wall clock by which an uncommitted job fails (the "timeout" option; 0: none)
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
@@ -70,6 +72,17 @@ class ImportJob(BaseModel):
 
 def _failed(msg: str) -> MilvusError:
     return MilvusError(IMPORT_FAILED, f"{msg}: importing data failed")
+
+
+def _timeout_ms(options: dict[str, str]) -> int | None:
+    """The ``timeout`` option (a Go duration, as Milvus takes it) in milliseconds; None if absent."""
+    raw = options.get("timeout")
+    if raw is None:
+        return None
+    try:
+        return max(0, int(parse_duration(raw) * 1000))
+    except ValueError as exc:
+        raise _failed(f"parse timeout failed, err={exc}") from None
 
 
 class ImportManager:
@@ -110,6 +123,7 @@ class ImportManager:
             raise MilvusError(Code.PARAMETER_INVALID, "import request is empty: invalid parameter")
         if len(files) > MAX_FILES:
             raise _failed(f"The max number of import files should not exceed {MAX_FILES}, but got {len(files)}")
+        timeout_ms = _timeout_ms(options or {})
         with self.cat.lock:
             coll = self.cat.collections.get(collection_id)
             if coll is None:
@@ -123,6 +137,7 @@ class ImportManager:
                 job_id=self.ctx.ids.alloc(), db_name=db_name, collection_id=collection_id,
                 collection_name=coll.name, partition_ids=list(partition_ids), files=files,
                 options=dict(options or {}), created_ms=now_ms(),
+                timeout_ms=now_ms() + timeout_ms if timeout_ms is not None else 0,
             )
             with self._lock:
                 self._save(job)
@@ -161,9 +176,21 @@ class ImportManager:
 
     # --- the loop step ------------------------------------------------------------------
     def tick(self) -> None:
+        self._expire()
         self._requeue_lost()
         self.dispatch()
         self._finish_committed()
+
+    def _expire(self) -> None:
+        """Fail the jobs not committed by their deadline (Milvus's import timeout). A worker still on
+        one is refused at its commit; until then, a stuck job would hold its channels' delete floor."""
+        now = now_ms()
+        with self._lock:
+            late = [j for j in self.jobs.values()
+                    if j.timeout_ms and j.state in (PENDING, IMPORTING) and not j.segment_ids and now >= j.timeout_ms]
+        for job in late:
+            self._fail(job, f"import timeout: not done within the time limit of its timeout option "
+                            f"({job.options.get('timeout', '')})")
 
     def _requeue_lost(self) -> None:
         live = {n.endpoint for n in self.ctx.nodes("datanode")}

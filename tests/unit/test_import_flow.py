@@ -153,6 +153,41 @@ def test_create_refuses_bad_requests(rig: Rig) -> None:
     with pytest.raises(MilvusError, match="cannot find import job") as err:
         rig.coord.imports.get_import_progress(42)
     assert err.value.code == 2100
+    for bad in ("5", "abc", "1 h", "--1s"):  # Go durations only, as Milvus parses the option
+        with pytest.raises(MilvusError, match=f'parse timeout failed.*"{bad}"') as err:
+            rig.coord.imports.create_import("default", rig.cid, [rig.part], [["a.json"]], {"timeout": bad})
+        assert err.value.code == 2100
+    assert rig.coord.imports.list_imports(collection_id=rig.cid) == []  # none of them was queued
+
+
+def test_an_import_not_done_by_its_timeout_fails_and_releases_the_delete_floor(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "timeout" option (Milvus's): a job whose worker hangs fails at its deadline; until then it
+    holds its channels' delete floor (the datanodes keep newer deletes for it), after it none, and
+    the worker's late commit is refused: no rows appear."""
+    stamped, go_on = threading.Event(), threading.Event()
+    real_write = importer.write_segment
+
+    def stuck_write(*args: object, **kwargs: object) -> dict:  # type: ignore[type-arg]
+        stamped.set()
+        go_on.wait(30)
+        return real_write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importer, "write_segment", stuck_write)
+    rig.storage.put("in/rows.json", json.dumps({"rows": _rows(20)}).encode())
+    job_id = rig.coord.imports.create_import("default", rig.cid, [rig.part], [["in/rows.json"]], {"timeout": "1.5s"})
+    assert stamped.wait(30)
+    vchannels = rig.coord.ctx.catalog.collections[rig.cid].vchannels
+    assert all(rig.coord.imports.delete_floor(v) == rig.coord.imports.jobs[job_id].row_ts for v in vchannels)
+    job = rig.finished(job_id)
+    assert job["state"] == "Failed" and "import timeout" in job["reason"] and "1.5s" in job["reason"]
+    assert all(rig.coord.imports.delete_floor(v) == 0 for v in vchannels)
+    go_on.set()  # the worker wakes up: its next report (or its commit) is refused, its files deleted
+    wait(lambda: not rig.datanode.importer._running)
+    assert rig.job(job_id)["state"] == "Failed"
+    assert not [s for s in rig.coord.ctx.catalog.segments.values() if s.collection_id == rig.cid]
+    assert not [k for k in rig.storage.list("") if "insert_log" in k or "stats_log" in k]
 
 
 def test_jobs_persist_and_a_running_job_reruns_after_restart(rig: Rig) -> None:
