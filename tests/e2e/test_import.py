@@ -270,8 +270,11 @@ def test_rest_bulk_import_helpers(env: tuple[MilvusClient, Storage, Any]) -> Non
             "age": pa.array([r.get("age") for r in rows], type=pa.int32()),
             "$meta": [json.dumps({"extra": r["extra"]}) for r in rows],
         }))
+    with pytest.raises(Exception, match=r'code: 2100, message: parse timeout failed.*"soon"'):
+        bulk.bulk_import(url=url, collection_name="imp_rest", files=[["rest/1.parquet"]], api_key="root:Milvus",
+                         options={"timeout": "soon"})
     resp = bulk.bulk_import(url=url, collection_name="imp_rest", files=[["rest/1.parquet"], ["rest/2.parquet"]],
-                            api_key="root:Milvus")
+                            api_key="root:Milvus", options={"timeout": "5m"})
     job_id = resp.json()["data"]["jobId"]
     assert isinstance(job_id, str) and job_id.isdigit()
     deadline = time.monotonic() + WAIT
