@@ -145,6 +145,10 @@ class ShardDelegator:
             segs = list(self.channel.growing.values())
         return sum(s.memory_bytes() for s in segs)
 
+    def buffered_delete_bytes(self) -> int:
+        with self.channel._lock:
+            return self.channel.deletes.nbytes()
+
     def _forward_delete(self, pks: np.ndarray, ts: int, placement: dict[str, frozenset[int]]) -> None:
         # one worker after the other: sending in parallel through the pool measured slower
         # (bench.deletes, workers over TCP in one process: 878 vs 1,308 deletes/s)

@@ -225,10 +225,11 @@ class QueryNode:
                 "schemas": schemas}
 
     def memory_used(self) -> int:
-        """Bytes of the sealed segments held here plus the growing data of the shards led here."""
+        """Bytes of the sealed segments held here plus the growing data and buffered deletes of the
+        shards led here."""
         with self._lock:
             delegators = list(self.delegators.values())
-        return self.store.memory_used() + sum(d.growing_bytes() for d in delegators)
+        return self.store.memory_used() + sum(d.growing_bytes() + d.buffered_delete_bytes() for d in delegators)
 
     def _schema(self, collection_id: int, vchannel: str) -> Schema:
         with self._lock:

@@ -14,16 +14,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from common.config import QuiverConfig
+from common.errors import MilvusError
 from common.session import Session, SessionInfo
 from quiver.devcluster.servers import free_ports
 from quiver.standalone import Standalone, start_standalone
+from services.querynode.delete_log import DeleteLog
 from services.querynode.server import QueryNode
+from services.querynode.worker import SealedStore
 
 DIM = 8
 TOPK = 5
@@ -376,6 +380,81 @@ def test_leaders_forget_deletes_every_copy_has_and_copies_loaded_later_keep_them
         assert client.query("trim", filter=f"id in {gone.tolist()}", output_fields=["id"]) == []
         q = vectors(gone[:5])
         assert same(answers(search_ids(client, "trim", q), left, q), exact(left, q))
+        client.close()
+    finally:
+        stop(rig)
+
+
+def test_deletes_survive_trims_reloads_and_compactions_under_churn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deletes, inserts, flushes, lost copies and compactions interleaved while the datanode syncs
+    every few hundred milliseconds, so the leaders trim their buffers all along: every read equals
+    the model (no deleted row comes back, none is lost), the buffers end up empty, and the
+    coordinator never trimmed past a copy it was about to have caught up (no catch-up refused)."""
+    trims: list[int] = []
+    refused: list[str] = []
+    real_trim, real_apply = DeleteLog.trim, SealedStore.apply_deletes
+
+    def trim(self: DeleteLog, upto: int) -> None:
+        trims.append(upto)
+        real_trim(self, upto)
+
+    def apply(self: SealedStore, *args: Any, **kwargs: Any) -> int:
+        try:
+            return real_apply(self, *args, **kwargs)
+        except MilvusError as exc:
+            refused.append(exc.message)
+            raise
+
+    monkeypatch.setattr(DeleteLog, "trim", trim)
+    monkeypatch.setattr(SealedStore, "apply_deletes", apply)
+    grpc, http = free_ports(2)
+    cfg = QuiverConfig(data_dir=str(tmp_path / "data"), grpc_port=grpc, http_port=http)
+    cfg.data.compaction_enabled = False
+    cfg.data.sync_period_seconds = 0.3
+    rig = Rig(start_standalone(cfg), f"http://127.0.0.1:{grpc}")
+    try:
+        worker = rig.add_querynode(512)
+        client = create(rig.uri, "churn", batches=2, rows=300)
+        client.load_collection("churn")
+        wait(lambda: bool(rig.held().get(worker)), 30, "a segment on the added querynode")
+        qn = next(q for q, _, e in rig.extra if e == worker)
+        alive = set(range(600))
+        rng = np.random.default_rng(11)
+        next_id = 600
+        for step in range(12):
+            ids = np.arange(next_id, next_id + 100, dtype=np.int64)
+            vecs = vectors(ids)
+            client.insert("churn", [{"id": int(i), "v": vecs[k].tolist()} for k, i in enumerate(ids)])
+            alive |= set(ids.tolist())
+            next_id += 100
+            gone = rng.choice(sorted(alive), size=40, replace=False).tolist()
+            client.delete("churn", ids=gone)
+            alive -= set(gone)
+            if step % 3 == 1:
+                client.flush("churn")
+            if step % 4 == 2:
+                held = sorted(rig.held().get(worker, set()))
+                if held:
+                    qn.store.remove(held[: max(1, len(held) // 2)])  # lost copies: loaded again from storage
+            if step == 7:
+                rig.sa.coord.compaction.manual_compaction(client.describe_collection("churn")["collection_id"])
+            wait(lambda n=len(alive): _count(client, "churn") == n, 60, f"count(*) after step {step}")
+            if step == 3:
+                assert trims, "the leaders trimmed while the data kept changing"
+            probe = rng.choice(next_id, size=60, replace=False).tolist()
+            got = {r["id"] for r in client.query("churn", filter=f"id in {probe}", output_fields=["id"],
+                                                  consistency_level="Strong")}
+            assert got == set(probe) & alive, step
+        client.flush("churn")
+        cid = client.describe_collection("churn")["collection_id"]
+        leaders = [d for q in _querynodes(rig) for d in q.delegators.values() if d.channel.collection_id == cid]
+        wait(lambda: all(d.channel.deletes.nbytes() == 0 for d in leaders), 30, "the leaders' buffers to empty")
+        assert refused == []
+        pool = np.array(sorted(alive), dtype=np.int64)
+        q = vectors(np.array([3, 650, 1400], dtype=np.int64))
+        assert same(answers(search_ids(client, "churn", q), pool, q), exact(pool, q))
         client.close()
     finally:
         stop(rig)
