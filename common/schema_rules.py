@@ -316,8 +316,6 @@ def _check_dim(f: schema_pb2.FieldSchema, params: dict[str, str]) -> None:
 def _check_null_and_default(f: schema_pb2.FieldSchema) -> None:
     """rootcoord checkFieldSchema plus the proxy's primary-key rules."""
     tname = dtype_name(f.data_type)
-    if f.nullable and f.data_type in VECTOR_TYPES:
-        raise _invalid(f"vector type not support null, type:{tname}, name:{f.name}")
     if f.nullable and f.is_primary_key:
         raise _invalid("primary field not support null")
     slot = f.default_value.WhichOneof("data") if f.HasField("default_value") else None
@@ -347,11 +345,8 @@ def _check_null_and_default(f: schema_pb2.FieldSchema) -> None:
 # ---------------------------------------------------------------- AddCollectionField validation
 
 def check_added_field(collection: str, fields: Sequence[Field], new: Field) -> None:
-    """Milvus 2.6 addCollectionFieldTask.PreExecute, in its order, then rootcoord's checkFieldSchema.
-
-    Quiver has no nullable vector columns (CreateCollection refuses them as Milvus 2.5 does), so
-    an added vector field, which must be nullable, is refused with that rule's message.
-    """
+    """Milvus 2.6 addCollectionFieldTask.PreExecute, in its order, then rootcoord's checkFieldSchema
+    (a vector field too: nullable, its rows written before it are null)."""
     if len(fields) >= MAX_FIELD_NUM:
         raise _invalid(f"The number of fields has reached the maximum value {MAX_FIELD_NUM}")
     if new.is_vector and sum(f.is_vector for f in fields) >= MAX_VECTOR_FIELD_NUM:

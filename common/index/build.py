@@ -22,8 +22,12 @@ from .params import normalize_index_type, resolve_engine, validate_index_params
 from .sparse import SparseIndex, SparseRows
 
 
-def build_index(index_type: str, metric_type: str, params: Mapping[str, Any], vectors: Any, dtype: int) -> VectorIndex:
-    """Build an index over ``vectors`` (row i gets offset i).
+def build_index(
+    index_type: str, metric_type: str, params: Mapping[str, Any], vectors: Any, dtype: int,
+    present: np.ndarray | None = None,
+) -> VectorIndex:
+    """Build an index over ``vectors`` (row i gets offset i); ``present``: the rows that are not null
+    (a nullable vector field's nulls are placeholder rows, in the index but never searched).
 
     ``vectors`` is the column in the shared layout: float32/float16/uint16 (bf16 bits)/int8
     (n, dim), packed uint8 (n, dim // 8) for binary, dicts (or SparseRows) for sparse.
@@ -46,4 +50,4 @@ def build_index(index_type: str, metric_type: str, params: Mapping[str, Any], ve
     x = as_float32(arr, dtype)
     if engine == "FLAT":
         return FlatIndex.build(name, metric, built, x, dtype)
-    return FaissFloatIndex.build(name, engine, metric, built, x, dtype)
+    return FaissFloatIndex.build(name, engine, metric, built, x, dtype, present)

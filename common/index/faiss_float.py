@@ -48,26 +48,30 @@ class FaissFloatIndex(VectorIndex):
 
     @classmethod
     def build(
-        cls, index_type: str, engine: str, metric: str, params: dict[str, Any], x: np.ndarray, dtype: int
+        cls, index_type: str, engine: str, metric: str, params: dict[str, Any], x: np.ndarray, dtype: int,
+        present: np.ndarray | None = None,
     ) -> FaissFloatIndex:
-        """``x`` is float32 (n, dim); COSINE rows are normalised before indexing."""
+        """``x`` is float32 (n, dim); COSINE rows are normalised before indexing. ``present``: the
+        rows that are not null (a nullable field's nulls are zero rows, never searched): an IVF
+        index is trained on those only."""
         idx = cls()
         idx.index_type, idx.engine, idx.metric_type = index_type, engine, metric
         idx.dim, idx.count, idx.dtype = int(x.shape[1]), int(x.shape[0]), dtype
         idx.build_params = dict(params)
         data = normalize_rows(x) if metric == COSINE else np.ascontiguousarray(x, dtype=np.float32)
         n, d = data.shape
+        train = data if present is None or present.all() or not present.any() else data[present]
         fm = _faiss_metric(metric)
         set_threads(None)
         index: Any
         if engine == "HNSW":
             index = faiss.IndexHNSWFlat(d, int(params["M"]), fm)
             index.hnsw.efConstruction = int(params["efConstruction"])
-        elif engine == "IVF_PQ" and n < (1 << int(params.get("nbits", 8))):
+        elif engine == "IVF_PQ" and len(train) < (1 << int(params.get("nbits", 8))):
             idx.exact = True
             index = faiss.IndexFlat(d, fm)
         else:
-            idx.nlist = effective_nlist(int(params["nlist"]), n)
+            idx.nlist = effective_nlist(int(params["nlist"]), len(train))
             quantizer = faiss.IndexFlat(d, fm)
             if engine == "IVF_FLAT":
                 index = faiss.IndexIVFFlat(quantizer, d, idx.nlist, fm)
@@ -83,7 +87,7 @@ class FaissFloatIndex(VectorIndex):
             index.own_fields = True
             quantizer.this.disown()
             if n:
-                index.train(data)
+                index.train(train)
         if n:
             index.add(data)
         idx.index = index

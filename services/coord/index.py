@@ -249,7 +249,8 @@ class IndexCoord:
             "index_type": idx.index_type,
             "metric_type": idx.metric_type,
             "params": idx.params,
-            "binlogs": seg.binlogs.get(field.field_id, []),
+            "binlogs": seg.binlogs.get(field.field_id, []),  # none: written before the field was added
+            "num_rows": seg.num_rows,
             "version": si.attempts + 1,
         }
 

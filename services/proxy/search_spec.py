@@ -142,8 +142,12 @@ def _validate_plan(
     if not isinstance(sp, dict):
         raise invalid(f"search params must be a JSON object: {params.get('params')}")
     found = [i for i in indexes if i["field_name"] == anns]
-    if not found:
-        raise MilvusError(Code.INDEX_NOT_FOUND, f"index not found[collection={meta.name}][field={anns}]")
+    if not found:  # loading needs an index on every vector field: this one came after the load
+        raise MilvusError(
+            Code.INDEX_NOT_FOUND,
+            f"field {anns} is not loaded, please reload the collection: index not found[collection={meta.name}]"
+            f"[field={anns}]",
+        )
     index_type = found[0]["params"].get("index_type", "")
     metric = found[0]["params"].get("metric_type", "")
     asked = params.get("metric_type") or sp.pop("metric_type", "")

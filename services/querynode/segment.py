@@ -227,6 +227,9 @@ class Segment:
         if n == 0:
             return empty_hits(nq, spec.k, _pk_dtype(cols.get(self.pk_name)), ascending), np.full((nq, spec.k), -1)
         mask = self.visible(cols, n, query_ts, spec.filter)
+        present = cols.get(f"{spec.field}.valid")  # a nullable vector field: a null row is never a hit
+        if present is not None and not present[:n].all():
+            mask = present[:n] if mask is None else mask & present[:n]
         if mask is not None and not mask.any():
             return empty_hits(nq, spec.k, cols[self.pk_name].dtype, ascending), np.full((nq, spec.k), -1)
         index = self.indexes.get(spec.field)

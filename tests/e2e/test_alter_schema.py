@@ -93,8 +93,7 @@ def test_add_field_refusals_leave_schema_and_data(server: StandaloneServer) -> N
     cases = [
         (dict(field_name="x", data_type=DataType.INT64), 1100, "added field must be nullable"),
         (dict(field_name="tag", data_type=DataType.INT64, nullable=True), 1100, "duplicate field name: tag"),
-        (dict(field_name="w", data_type=DataType.FLOAT_VECTOR, dim=DIM, nullable=True), 1100,
-         "vector type not support null"),
+        (dict(field_name="w", data_type=DataType.FLOAT_VECTOR, dim=1, nullable=True), 1100, "invalid dimension: 1"),
         (dict(field_name="s", data_type=DataType.VARCHAR, nullable=True), 1101,
          "type param(max_length) should be specified"),
         (dict(field_name="1bad", data_type=DataType.INT64, nullable=True), 1701, "field name invalid"),

@@ -103,8 +103,8 @@ def test_add_field_refusals_change_nothing(env: tuple[Coordinator, MemoryKV, Fak
             "added field must be nullable, please check it, field name = x: invalid parameter")
     refused(kv, lambda: add("default", "c1", field_bytes("tag", DataType.INT64, nullable=True)),
             Code.PARAMETER_INVALID, "duplicate field name: tag: invalid parameter")
-    refused(kv, lambda: add("default", "c1", field_bytes("w", DataType.FLOAT_VECTOR, dim=4, nullable=True)),
-            Code.PARAMETER_INVALID, "vector type not support null")
+    refused(kv, lambda: add("default", "c1", field_bytes("w", DataType.FLOAT_VECTOR, nullable=True)),
+            Code.PARAMETER_INVALID, "dimension is not defined in field type params")
     refused(kv, lambda: add("default", "c1", field_bytes("k", DataType.INT64, nullable=True, is_primary=True)),
             Code.PARAMETER_INVALID, "not support to add pk field")
     refused(kv, lambda: add("default", "c1", b"\xff\xff"), Code.PARAMETER_INVALID,

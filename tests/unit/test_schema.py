@@ -118,7 +118,7 @@ def test_with_field_appends_nullable_field_with_next_id() -> None:
      "type param(max_length) should be specified for the field(x)"),
     (Field(0, "1x", DataType.Int64, nullable=True),
      "The first character of a field name must be an underscore"),
-    (Field(0, "v", DataType.FloatVector, dim=4, nullable=True), "vector type not support null"),
+    (Field(0, "v", DataType.FloatVector, dim=1, nullable=True), "invalid dimension: 1"),
 ])
 def test_with_field_rejects_what_add_collection_field_rejects(new: Field, message: str) -> None:
     with pytest.raises(MilvusError) as err:
