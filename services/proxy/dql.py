@@ -18,6 +18,7 @@ from pymilvus.grpc_gen import milvus_pb2, schema_pb2
 from common.errors import Code, MilvusError, invalid
 from common.fielddata import empty_column
 from common.reduce import Hits, merge_rows
+from common.schema import Field
 from services.proxy.context import ProxyContext, db_of
 from services.proxy.grouping import GroupSpec, grouped_hits, parse_group
 from services.proxy.hybrid import parse_rank, rank_from_function, rerank
@@ -25,6 +26,7 @@ from services.proxy.iterators import iterator_page, parse_iterator_v2
 from services.proxy.meta_cache import CollectionMeta
 from services.proxy.outputs import encode_outputs, plan_outputs
 from services.proxy.reader import ShardReader
+from services.proxy.search_by_pk import PkQueries, fetch_queries, requested_ids
 from services.proxy.search_results import Picked, encode, from_hits
 from services.proxy.search_spec import MAX_TOPK, AnnSearch, bool_param, int_param, parse_ann, run_ann
 from services.proxy.status import guard, ok
@@ -77,7 +79,20 @@ class DqlHandlers:
     def _search(self, request: Any, context: Any) -> Any:
         meta = self.ctx.cache.get(db_of(request, context), request.collection_name)
         schema = meta.schema
-        ann = parse_ann(self.ctx, meta, request)
+        ids = requested_ids(request)
+        by_pk: list[PkQueries] = []
+        if ids is None:
+            ann = parse_ann(self.ctx, meta, request)
+        else:  # the vectors are the rows' own, read at the search's timestamp
+            iterator = bool_param({kv.key: kv.value for kv in request.search_params}, "iterator")
+            parts = self._partitions(meta, request.partition_names)
+            gts, _ = self._read_ts(meta, request, iterator)
+
+            def queries_of(field: Field) -> np.ndarray:
+                by_pk.append(fetch_queries(self.reader, meta, field, ids, parts, gts))
+                return by_pk[0].vectors
+
+            ann = parse_ann(self.ctx, meta, request, queries_of=queries_of)
         if _has_functions(request):
             raise MilvusError(Code.UNIMPLEMENTED, "rerank functions in a single search are not supported by Quiver yet")
         group = parse_group(schema, ann.params)
@@ -89,7 +104,9 @@ class DqlHandlers:
         search = self._searcher(meta, ann, partition_ids, gts, gts if iterator else 0)  # iterators: MVCC at gts
         pk_type = schema.primary.dtype
         last_bound = None
-        if group is not None:
+        if ann.nq == 0:  # by primary keys, every one of them with a null vector
+            picked = Picked.empty(0, pk_type)
+        elif group is not None:
             picked = grouped_hits(
                 lambda k, fetch: search(k, fetch), ann.nq, group, ann.offset, ann.topk, plan.fetch, pk_type
             )
@@ -104,8 +121,11 @@ class DqlHandlers:
             )
         if ann.round_decimal >= 0:
             picked.scores = np.round(picked.scores, ann.round_decimal)
+        nq = ann.nq
+        if by_pk:
+            picked, nq = by_pk[0].expand(picked), len(by_pk[0].present)
         reply = milvus_pb2.SearchResults(status=ok(), collection_name=meta.name, session_ts=session_ts)
-        result = encode(schema, plan, ann.nq, ann.topk, picked, group.field if group else None, into=reply.results)
+        result = encode(schema, plan, nq, ann.topk, picked, group.field if group else None, into=reply.results)
         if it is not None and last_bound is not None:
             result.search_iterator_v2_results.token = it.token
             result.search_iterator_v2_results.last_bound = last_bound

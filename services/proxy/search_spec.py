@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,16 +161,23 @@ def _validate_plan(
     return SearchPlan(anns, fld, metric, index_type, topk, offset, round_decimal, search_params)
 
 
-def parse_ann(ctx: ProxyContext, meta: CollectionMeta, request: Any, advanced: bool = False) -> AnnSearch:
+def parse_ann(
+    ctx: ProxyContext, meta: CollectionMeta, request: Any, advanced: bool = False,
+    queries_of: Callable[[Field], np.ndarray] | None = None,
+) -> AnnSearch:
     """Validate one SearchRequest (or a HybridSearch sub-request) against the collection.
 
-    ``advanced`` (a hybrid sub-request) ignores ``offset``, as Milvus does.
+    ``advanced`` (a hybrid sub-request) ignores ``offset``, as Milvus does. ``queries_of``: the query
+    vectors for the searched field when the request has none of its own (a search by primary keys).
     """
     params = {kv.key: kv.value for kv in request.search_params}
-    if "ids" in request.DESCRIPTOR.fields_by_name and request.HasField("ids"):
-        raise MilvusError(Code.UNIMPLEMENTED, "search by primary keys is not supported by Quiver yet")
+    if queries_of is None and "ids" in request.DESCRIPTOR.fields_by_name and request.HasField("ids"):
+        raise MilvusError(Code.UNIMPLEMENTED, "search by primary keys in a hybrid search is not supported by Quiver")
     plan = _plan(ctx, meta, params, advanced)
-    queries = decode_placeholder_group(request.placeholder_group, plan.field)
+    if queries_of is not None:
+        queries = queries_of(plan.field)
+    else:
+        queries = decode_placeholder_group(request.placeholder_group, plan.field)
     cached = {f.name: getattr(plan, f.name) for f in dataclasses.fields(SearchPlan)}
     return AnnSearch(
         **cached | {"search_params": dict(plan.search_params)},  # each search may adjust its own copy

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pymilvus import DataType, MilvusClient
+from pymilvus import DataType, MilvusClient, MilvusException
 
 DIM = 8
 ROWS = 600
@@ -130,4 +130,49 @@ def test_an_added_vector_field_is_null_for_older_rows_and_searchable(server: Any
     assert sorted(_hits(c, name, "w", query, 500, search_params={"params": {"ef": 600}})) == with_w
     assert _hits(c, name, "v", _vec(3), 1) == [3]  # the old field is untouched
     c.drop_collection(name)
+    c.close()
+
+
+def test_search_by_primary_keys(server: Any) -> None:
+    """Search with ``ids``: each id's own vector is its query (a null one gets an empty result), in
+    the order given; duplicate, missing and mistyped ids are refused."""
+    c = MilvusClient(uri=server.uri)
+    name = "nullvec_by_pk"
+    schema = c.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=DIM, nullable=True)
+    c.create_collection(name, schema=schema, consistency_level="Strong")
+    params = c.prepare_index_params()
+    params.add_index("v", index_type="FLAT", metric_type="L2")
+    c.create_index(name, params)
+    c.load_collection(name)
+    c.insert(name, [{"id": i, "v": _vec(i) if _present(i) else None} for i in range(ROWS)])
+    present = [i for i in range(ROWS) if _present(i)]
+    asked = [5, 3, 10, 6]  # 3 and 6 are null
+    res = c.search(name, ids=asked, anns_field="v", limit=4)
+    assert len(res) == len(asked)
+    for pk, hits in zip(asked, res, strict=True):
+        got = [int(h["id"]) for h in hits]
+        assert got == (_exact(present, _vec(pk), "L2", 4) if _present(pk) else []), pk
+        assert not got or got[0] == pk  # a row is nearest to itself
+    assert [len(h) for h in c.search(name, ids=[3, 6], anns_field="v", limit=4)] == [0, 0]
+    for bad, text in (([5, 5], "duplicate IDs found in search request"),
+                      ([5, 100_000], "some of the provided primary key IDs do not exist: missing IDs = [100000]"),
+                      (["5"], "primary key is int64, but IDs type mismatch")):
+        with pytest.raises(MilvusException) as err:
+            c.search(name, ids=bad, anns_field="v", limit=4)
+        assert err.value.code == 1100 and text in err.value.message, err.value.message
+
+    strings = f"{name}_str"
+    schema = c.create_schema(auto_id=False)
+    schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=16)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
+    c.create_collection(strings, schema=schema, consistency_level="Strong")
+    c.create_index(strings, params)
+    c.load_collection(strings)
+    c.insert(strings, [{"pk": f"k{i}", "v": _vec(i)} for i in range(50)])
+    res = c.search(strings, ids=["k7", "k2"], anns_field="v", limit=1)
+    assert [[h["pk"] for h in hits] for hits in res] == [["k7"], ["k2"]]
+    for n in (name, strings):
+        c.drop_collection(n)
     c.close()
