@@ -73,6 +73,36 @@ class Rig:
         wait(lambda: self.job(job_id)["state"] in ("Completed", "Failed"))
         return self.job(job_id)
 
+    @property
+    def vchannels(self) -> list[str]:
+        return list(self.coord.ctx.catalog.collections[self.cid].vchannels)
+
+    def produce(self, msg: msgs.Message) -> None:
+        """``msg`` on every channel of the collection (a delete: one per channel, same keys)."""
+        for v in self.vchannels:
+            body = (
+                msg if not isinstance(msg, msgs.DeleteMsg) else msgs.DeleteMsg(v, self.cid, -1, msg.timestamp, msg.pks)
+            )
+            self.stream.produce(pchannel_of(v), msgs.encode(body))
+
+    def synced_past(self, ts: int) -> bool:
+        cps = [self.coord.ctx.catalog.checkpoints.get(v) for v in self.vchannels]
+        return all(cp is not None and json.loads(cp).get("synced", 0) >= ts for cp in cps)
+
+
+def pause_import_writes(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """Hold import workers once their rows' timestamp is allocated: (set when one is held, the go)."""
+    stamped, go_on = threading.Event(), threading.Event()
+    real_write = importer.write_segment
+
+    def paused_write(*args: object, **kwargs: object) -> dict:  # type: ignore[type-arg]
+        stamped.set()
+        assert go_on.wait(30)
+        return real_write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importer, "write_segment", paused_write)
+    return stamped, go_on
+
 
 @pytest.fixture
 def rig() -> Iterator[Rig]:
@@ -166,15 +196,7 @@ def test_an_import_not_done_by_its_timeout_fails_and_releases_the_delete_floor(
     """The "timeout" option (Milvus's): a job whose worker hangs fails at its deadline; until then it
     holds its channels' delete floor (the datanodes keep newer deletes for it), after it none, and
     the worker's late commit is refused: no rows appear."""
-    stamped, go_on = threading.Event(), threading.Event()
-    real_write = importer.write_segment
-
-    def stuck_write(*args: object, **kwargs: object) -> dict:  # type: ignore[type-arg]
-        stamped.set()
-        go_on.wait(30)
-        return real_write(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(importer, "write_segment", stuck_write)
+    stamped, go_on = pause_import_writes(monkeypatch)
     rig.storage.put("in/rows.json", json.dumps({"rows": _rows(20)}).encode())
     job_id = rig.coord.imports.create_import("default", rig.cid, [rig.part], [["in/rows.json"]], {"timeout": "1.5s"})
     assert stamped.wait(30)
@@ -253,27 +275,8 @@ def test_deletes_during_an_import_reach_its_segments(rig: Rig, monkeypatch: pyte
     rig.cfg.data.sync_period_seconds = 0.0  # the datanode syncs at every timetick
     coll = rig.coord.ctx.catalog.collections[rig.cid]
     wait(lambda: sorted(rig.datanode.list_channels()) == sorted(coll.vchannels))
-    rows_stamped, go_on = threading.Event(), threading.Event()
-    real_write = importer.write_segment
-
-    def paused_write(*args: object, **kwargs: object) -> dict:  # type: ignore[type-arg]
-        rows_stamped.set()  # the rows' timestamp is allocated: hold the import here
-        assert go_on.wait(30)
-        return real_write(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(importer, "write_segment", paused_write)
-
-    def produce(msg: object) -> None:
-        for v in coll.vchannels:
-            body = (
-                msg if not isinstance(msg, msgs.DeleteMsg) else msgs.DeleteMsg(v, rig.cid, -1, msg.timestamp, msg.pks)
-            )
-            rig.stream.produce(pchannel_of(v), msgs.encode(body))  # type: ignore[arg-type]
-
-    def synced_past(ts: int) -> bool:
-        cps = [rig.coord.ctx.catalog.checkpoints.get(v) for v in coll.vchannels]
-        return all(cp is not None and json.loads(cp).get("synced", 0) >= ts for cp in cps)
-
+    rows_stamped, go_on = pause_import_writes(monkeypatch)  # held once the rows' timestamp is allocated
+    produce, synced_past = rig.produce, rig.synced_past
     rig.storage.put("in/rows.json", json.dumps({"rows": _rows(60)}).encode())
     job_id = rig.coord.imports.create_import("default", rig.cid, [rig.part], [["in/rows.json"]])
     assert rows_stamped.wait(30)
@@ -309,27 +312,8 @@ def test_an_import_compacted_before_the_datanode_took_it_in_keeps_its_deletes(
     rig.cfg.data.sync_period_seconds = 0.0
     coll = rig.coord.ctx.catalog.collections[rig.cid]
     wait(lambda: sorted(rig.datanode.list_channels()) == sorted(coll.vchannels))
-    rows_stamped, go_on = threading.Event(), threading.Event()
-    real_write = importer.write_segment
-
-    def paused_write(*args: object, **kwargs: object) -> dict:  # type: ignore[type-arg]
-        rows_stamped.set()
-        assert go_on.wait(30)
-        return real_write(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(importer, "write_segment", paused_write)
-
-    def produce(msg: object) -> None:
-        for v in coll.vchannels:
-            body = (
-                msg if not isinstance(msg, msgs.DeleteMsg) else msgs.DeleteMsg(v, rig.cid, -1, msg.timestamp, msg.pks)
-            )
-            rig.stream.produce(pchannel_of(v), msgs.encode(body))  # type: ignore[arg-type]
-
-    def synced_past(ts: int) -> bool:
-        cps = [rig.coord.ctx.catalog.checkpoints.get(v) for v in coll.vchannels]
-        return all(cp is not None and json.loads(cp).get("synced", 0) >= ts for cp in cps)
-
+    rows_stamped, go_on = pause_import_writes(monkeypatch)
+    produce, synced_past = rig.produce, rig.synced_past
     rig.storage.put("in/rows.json", json.dumps({"rows": _rows(160)}).encode())
     job_id = rig.coord.imports.create_import("default", rig.cid, [rig.part], [["in/rows.json"]])
     assert rows_stamped.wait(30)

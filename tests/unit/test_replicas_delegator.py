@@ -68,13 +68,24 @@ class Rig:
         return {e: {int(s) for s in rep.get("segments", {})} for e, rep in self.query.distribution.items()}
 
 
-def start(tmp: Path, budget_mb: int) -> Rig:
+def start(tmp: Path, budget_mb: int, sync_period_seconds: float | None = None) -> Rig:
     grpc, http = free_ports(2)
     cfg = QuiverConfig(data_dir=str(tmp / "data"), grpc_port=grpc, http_port=http)
     cfg.query.memory_budget_mb = budget_mb
     cfg.data.compaction_enabled = False
+    if sync_period_seconds is not None:
+        cfg.data.sync_period_seconds = sync_period_seconds
     sa = start_standalone(cfg)
     return Rig(sa, f"http://127.0.0.1:{grpc}")
+
+
+def loaded_with_worker(rig: Rig, name: str, batches: int, rows: int) -> tuple[str, MilvusClient]:
+    """A querynode added to ``rig`` and a collection (see ``create``) loaded with a segment on it."""
+    worker = rig.add_querynode(512)
+    client = create(rig.uri, name, batches=batches, rows=rows)
+    client.load_collection(name)
+    wait(lambda: bool(rig.held().get(worker)), 30, "a segment on the added querynode")
+    return worker, client
 
 
 def stop(rig: Rig) -> None:
@@ -133,6 +144,13 @@ def same(a: list[list[float]], b: list[list[float]]) -> bool:
 def search_ids(client: MilvusClient, name: str, queries: np.ndarray) -> list[list[int]]:
     res = client.search(name, data=queries.tolist(), limit=TOPK, consistency_level="Strong")
     return [[h["id"] for h in hits] for hits in res]
+
+
+def assert_gone(client: MilvusClient, name: str, gone: np.ndarray, left: np.ndarray) -> None:
+    """No deleted row comes back: not in a query by id, nor in a search next to them."""
+    assert client.query(name, filter=f"id in {gone.tolist()}", output_fields=["id"]) == []
+    q = vectors(gone[:5])
+    assert same(answers(search_ids(client, name, q), left, q), exact(left, q))
 
 
 def wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
@@ -287,16 +305,9 @@ def test_a_copy_lost_and_loaded_again_on_the_same_node_gets_the_buffered_deletes
     loads it there again: the route does not change, yet the fresh copy has only its delta logs,
     and the deletes since (no periodic sync here) are in the leader's buffer. It must serve no
     read until the leader sent them: no deleted row comes back, in count(*), queries or search."""
-    grpc, http = free_ports(2)
-    cfg = QuiverConfig(data_dir=str(tmp_path / "data"), grpc_port=grpc, http_port=http)
-    cfg.data.compaction_enabled = False
-    cfg.data.sync_period_seconds = 600.0
-    rig = Rig(start_standalone(cfg), f"http://127.0.0.1:{grpc}")
+    rig = start(tmp_path, 512, sync_period_seconds=600.0)
     try:
-        worker = rig.add_querynode(512)
-        client = create(rig.uri, "lost", batches=4, rows=400)
-        client.load_collection("lost")
-        wait(lambda: bool(rig.held().get(worker)), 30, "a segment on the added querynode")
+        worker, client = loaded_with_worker(rig, "lost", 4, 400)
         ids = np.arange(1600, dtype=np.int64)
         gone = ids[::7]
         client.delete("lost", ids=gone.tolist())
@@ -318,9 +329,7 @@ def test_a_copy_lost_and_loaded_again_on_the_same_node_gets_the_buffered_deletes
                 break
             time.sleep(0.1)
         assert set(counts) - {-1} == {len(left)}, counts
-        assert client.query("lost", filter=f"id in {gone.tolist()}", output_fields=["id"]) == []
-        q = vectors(gone[:5])
-        assert same(answers(search_ids(client, "lost", q), left, q), exact(left, q))
+        assert_gone(client, "lost", gone, left)
         client.close()
     finally:
         stop(rig)
@@ -336,16 +345,9 @@ def test_leaders_forget_deletes_every_copy_has_and_copies_loaded_later_keep_them
     has them in its delta logs (its watermark). A copy with less (caught up again long after:
     here a worker marked as having missed a forward, its copy's watermark set back) is refused
     and loaded again, never served without them."""
-    grpc, http = free_ports(2)
-    cfg = QuiverConfig(data_dir=str(tmp_path / "data"), grpc_port=grpc, http_port=http)
-    cfg.data.compaction_enabled = False
-    cfg.data.sync_period_seconds = 600.0  # the datanode syncs deletes at flushes only
-    rig = Rig(start_standalone(cfg), f"http://127.0.0.1:{grpc}")
+    rig = start(tmp_path, 512, sync_period_seconds=600.0)  # the datanode syncs deletes at flushes only
     try:
-        worker = rig.add_querynode(512)
-        client = create(rig.uri, "trim", batches=4, rows=400)
-        client.load_collection("trim")
-        wait(lambda: bool(rig.held().get(worker)), 30, "a segment on the added querynode")
+        worker, client = loaded_with_worker(rig, "trim", 4, 400)
         cid = client.describe_collection("trim")["collection_id"]
         leaders = [d for qn in _querynodes(rig) for d in qn.delegators.values() if d.channel.collection_id == cid]
         assert len(leaders) == 2
@@ -377,9 +379,7 @@ def test_leaders_forget_deletes_every_copy_has_and_copies_loaded_later_keep_them
         wait(lambda: qn.store.get(stale.segment_id) is not stale and qn.store.is_ready(stale.segment_id), 30,
              "the stale copy replaced")
         wait(lambda: _count(client, "trim") == len(left), 30, "reads after the reload")
-        assert client.query("trim", filter=f"id in {gone.tolist()}", output_fields=["id"]) == []
-        q = vectors(gone[:5])
-        assert same(answers(search_ids(client, "trim", q), left, q), exact(left, q))
+        assert_gone(client, "trim", gone, left)
         client.close()
     finally:
         stop(rig)
@@ -409,16 +409,9 @@ def test_deletes_survive_trims_reloads_and_compactions_under_churn(
 
     monkeypatch.setattr(DeleteLog, "trim", trim)
     monkeypatch.setattr(SealedStore, "apply_deletes", apply)
-    grpc, http = free_ports(2)
-    cfg = QuiverConfig(data_dir=str(tmp_path / "data"), grpc_port=grpc, http_port=http)
-    cfg.data.compaction_enabled = False
-    cfg.data.sync_period_seconds = 0.3
-    rig = Rig(start_standalone(cfg), f"http://127.0.0.1:{grpc}")
+    rig = start(tmp_path, 512, sync_period_seconds=0.3)
     try:
-        worker = rig.add_querynode(512)
-        client = create(rig.uri, "churn", batches=2, rows=300)
-        client.load_collection("churn")
-        wait(lambda: bool(rig.held().get(worker)), 30, "a segment on the added querynode")
+        worker, client = loaded_with_worker(rig, "churn", 2, 300)
         qn = next(q for q, _, e in rig.extra if e == worker)
         alive = set(range(600))
         rng = np.random.default_rng(11)
