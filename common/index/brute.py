@@ -27,6 +27,7 @@ from .metrics import (
     resolve_metric,
 )
 from .sparse import Postings, SparseRows, sparse_knn
+from .unit_rows import UnitRows
 
 
 def brute_force_search(
@@ -37,17 +38,19 @@ def brute_force_search(
     dtype: int,
     valid: np.ndarray | None = None,
     params: Mapping[str, Any] | None = None,
+    unit_rows: UnitRows | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k of ``queries`` over ``vectors``: (scores float32 (nq, k), offsets int64).
 
     Same conventions as VectorIndex.search. ``params`` may carry ``radius`` /
-    ``range_filter`` (range search) and ``drop_ratio_search`` (sparse).
+    ``range_filter`` (range search) and ``drop_ratio_search`` (sparse). ``unit_rows``: the caller's
+    cache of normalised rows for COSINE (scores then equal the COSINE indexes', see unit_rows.py).
     """
     if k <= 0:
         raise invalid(f"topk [{k}] is invalid, it should be in range [1, 16384]")
     metric = resolve_metric(metric_type, dtype)
     sp = dict(params or {})
-    knn, q, n = _prepare(vectors, queries, metric, dtype)
+    knn, q, n = _prepare(vectors, queries, metric, dtype, unit_rows)
     nq = q.shape[0] if isinstance(q, np.ndarray) else len(q)
     mask = check_valid(valid, n)
     if n == 0 or nq == 0 or (mask is not None and not mask.any()):
@@ -59,7 +62,7 @@ def brute_force_search(
     return knn(q, k, sp, mask)
 
 
-def _prepare(vectors: Any, queries: Any, metric: str, dtype: int) -> tuple[Any, Any, int]:
+def _prepare(vectors: Any, queries: Any, metric: str, dtype: int, unit_rows: UnitRows | None) -> tuple[Any, Any, int]:
     if is_sparse(dtype):
         csr = SparseRows.from_rows(vectors)
         postings = Postings.build(csr)
@@ -83,6 +86,9 @@ def _prepare(vectors: Any, queries: Any, metric: str, dtype: int) -> tuple[Any, 
     q = as_float32(queries, dtype)
     if x.shape[0] and q.shape[1] != x.shape[1]:
         raise invalid(f"vector dimension mismatch: queries have dim {q.shape[1]}, vectors have dim {x.shape[1]}")
+    if metric == COSINE and unit_rows is not None:
+        unit = unit_rows.rows(x)
+        return (lambda qq, k, p, v: float_knn(unit, qq, k, True, v)), normalize_rows(q), x.shape[0]
     if metric == COSINE:
         # scale each row's inner product by 1/|x| instead of normalising a copy of x
         norms = np.sqrt(np.einsum("ij,ij->i", x, x))

@@ -19,6 +19,7 @@ import numpy as np
 from common.collection_props import expire_ts, missing_column
 from common.expr import Filter
 from common.index import VectorIndex, brute_force_search, metric_ascending
+from common.index.unit_rows import UnitRows
 from common.reduce import Hits, empty_hits
 from common.schema import Schema
 from services.querynode.columns import ColumnStore
@@ -60,6 +61,8 @@ class Segment:
     # first delete, so a delete costs a binary search, not a scan of the pk column (a growing
     # segment's covers its rows up to some point; see _rows_with)
     _pk_order: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
+    # per vector field searched with COSINE while unindexed: its rows normalised (common/index/unit_rows.py)
+    _unit: dict[str, UnitRows] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.store.n:
@@ -236,8 +239,10 @@ class Segment:
         if index is not None:
             scores, offsets = index.search(spec.queries, spec.k, spec.params, valid=mask)
         else:
+            unit = self._unit.setdefault(spec.field, UnitRows()) if spec.metric.upper() == "COSINE" else None
             scores, offsets = brute_force_search(
-                cols[spec.field][:n], spec.queries, spec.metric, spec.k, spec.dtype, valid=mask, params=spec.params
+                cols[spec.field][:n], spec.queries, spec.metric, spec.k, spec.dtype, valid=mask, params=spec.params,
+                unit_rows=unit,
             )
         filled = offsets >= 0
         safe = np.where(filled, offsets, 0)
@@ -278,7 +283,8 @@ class Segment:
     def memory_bytes(self) -> int:
         indexes = list(self.indexes.values()) + list(self.scalar_indexes.values())
         pk_order = sum(int(a.nbytes) for a in self._pk_order) if self._pk_order is not None else 0
-        return self.store.nbytes() + sum(i.memory_bytes() for i in indexes) + pk_order
+        unit = sum(u.nbytes() for u in list(self._unit.values()))
+        return self.store.nbytes() + sum(i.memory_bytes() for i in indexes) + pk_order + unit
 
 
 def _pk_dtype(pks: np.ndarray | None) -> np.dtype:

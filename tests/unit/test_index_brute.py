@@ -7,6 +7,8 @@ import pytest
 
 from common.errors import MilvusError
 from common.index import SparseRows, brute_force_search, build_index, load_index
+from common.index.metrics import normalize_rows
+from common.index.unit_rows import UnitRows
 
 FLOAT, F16, BINARY, SPARSE = 101, 102, 100, 104
 RNG = np.random.default_rng(11)
@@ -148,3 +150,26 @@ def test_sparse_rows_validation() -> None:
         SparseRows.from_rows([{-1: 1.0}])
     with pytest.raises(MilvusError):
         SparseRows.from_rows([[1, 2]])
+
+
+@pytest.mark.parametrize("index_type,build,search", [
+    ("FLAT", {}, {}),
+    ("HNSW", {"M": 16, "efConstruction": 200}, {"ef": 3000}),
+    ("IVF_FLAT", {"nlist": 8}, {"nprobe": 8}),
+])
+def test_cosine_brute_force_scores_equal_the_indexes_bit_for_bit(
+    index_type: str, build: dict[str, int], search: dict[str, int]
+) -> None:
+    """With the rows normalised once (UnitRows), a segment's COSINE scores do not move when its index
+    replaces brute force (a search iterator paging by the last score would repeat a hit)."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((3000, 32)) * rng.uniform(0.1, 10, (3000, 1))).astype(np.float32)
+    q = rng.standard_normal((1, 32)).astype(np.float32)
+    idx = build_index(index_type, "COSINE", build, x, FLOAT)
+    s_idx, o_idx = idx.search(q, 50, search)
+    unit = UnitRows()
+    brute_force_search(x[:1000], q, "COSINE", 10, FLOAT, unit_rows=unit)  # a growing segment...
+    s_bf, o_bf = brute_force_search(x, q, "COSINE", 50, FLOAT, unit_rows=unit)  # ...grown since
+    assert o_bf[0].tolist() == o_idx[0].tolist()
+    assert s_bf.tobytes() == s_idx.tobytes()
+    assert unit.rows(x).tobytes() == normalize_rows(x).tobytes()
