@@ -5,9 +5,11 @@ the ``search_iter_last_bound`` (the score of the last hit it got) and the token 
 The proxy keeps no state: a page is the best ``batch`` hits strictly worse than the last
 bound. The querynodes are asked for a range search whose band starts at the bound (ties with
 the bound are dropped here), widening until the page is known to be complete. A page never
-ends inside a run of equal scores: hits tying with its last one come along (the page is then
-a little longer than the batch), so the strict bound of the next call loses nothing and
-every entity comes back exactly once, in score order.
+ends inside a run of equal scores, so the strict bound of the next call loses nothing and
+every entity comes back exactly once, in score order: a run the batch would split is left
+whole to the next page (this one is then shorter than the batch), unless the run starts the page
+and is longer than the batch, which then comes whole (Milvus keeps per-token state on its
+querynodes to split such a run; a stateless proxy cannot).
 
 Parameter rules and messages follow Milvus (internal/proxy/search_util.go
 parseSearchIteratorV2Info; getLastBound in task_search.go).
@@ -99,9 +101,15 @@ def band_params(ann: AnnSearch, bound: float) -> dict[str, Any] | None:
 
 
 def _cut(scores: np.ndarray, batch: int) -> int:
-    """Hits to return from sorted ``scores``: ``batch``, plus any tying with the last of them."""
-    if len(scores) <= batch:
-        return len(scores)
+    """Hits to return from sorted ``scores``: ``batch``, or fewer to end before a run of equal
+    scores the batch would split; a run that starts the page comes whole."""
+    if len(scores) <= batch or scores[batch] != scores[batch - 1]:
+        return min(len(scores), batch)
+    start = batch - 1
+    while start > 0 and scores[start - 1] == scores[batch - 1]:
+        start -= 1
+    if start > 0:
+        return start
     cut = batch
     while cut < len(scores) and scores[cut] == scores[batch - 1]:
         cut += 1
