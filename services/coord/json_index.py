@@ -47,6 +47,8 @@ def json_index_params(
     name = normalize_index_type(index_type or "AUTOINDEX")
     engine = "INVERTED" if name == "AUTOINDEX" else name
     cast = user.get("json_cast_type")
+    if cast is None and engine == "BITMAP":  # not a path index then: BITMAP on a JSON field as such
+        raise invalid("bitmap index are only supported on bool, int, string and array field")
     if cast is None:
         raise invalid(f"json index must specify cast type: missing parameter[missing_param=json_cast_type]{_WRAP}")
     cast = cast.strip().upper()
