@@ -79,17 +79,19 @@ class DqlHandlers:
     def _search(self, request: Any, context: Any) -> Any:
         meta = self.ctx.cache.get(db_of(request, context), request.collection_name)
         schema = meta.schema
+        iterator = bool_param({kv.key: kv.value for kv in request.search_params}, "iterator")
         ids = requested_ids(request)
         by_pk: list[PkQueries] = []
         if ids is None:
             ann = parse_ann(self.ctx, meta, request)
-        else:  # the vectors are the rows' own, read at the search's timestamp
-            iterator = bool_param({kv.key: kv.value for kv in request.search_params}, "iterator")
-            parts = self._partitions(meta, request.partition_names)
-            gts, _ = self._read_ts(meta, request, iterator)
+            partition_ids = self._partitions(meta, request.partition_names)
+            gts, session_ts = self._read_ts(meta, request, iterator)
+        else:  # the vectors are the rows' own, read at the timestamp the search reads at
+            partition_ids = self._partitions(meta, request.partition_names)
+            gts, session_ts = self._read_ts(meta, request, iterator)
 
             def queries_of(field: Field) -> np.ndarray:
-                by_pk.append(fetch_queries(self.reader, meta, field, ids, parts, gts))
+                by_pk.append(fetch_queries(self.reader, meta, field, ids, partition_ids, gts))
                 return by_pk[0].vectors
 
             ann = parse_ann(self.ctx, meta, request, queries_of=queries_of)
@@ -97,10 +99,7 @@ class DqlHandlers:
             raise MilvusError(Code.UNIMPLEMENTED, "rerank functions in a single search are not supported by Quiver yet")
         group = parse_group(schema, ann.params)
         it = parse_iterator_v2(ann.params, group is not None, ann.offset)
-        iterator = bool_param(ann.params, "iterator")
         plan = plan_outputs(schema, list(request.output_fields), include_pk=False)
-        partition_ids = self._partitions(meta, request.partition_names)
-        gts, session_ts = self._read_ts(meta, request, iterator)
         search = self._searcher(meta, ann, partition_ids, gts, gts if iterator else 0)  # iterators: MVCC at gts
         pk_type = schema.primary.dtype
         last_bound = None

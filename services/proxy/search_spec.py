@@ -25,6 +25,7 @@ from common.schema import Field
 from services.proxy.context import ProxyContext
 from services.proxy.meta_cache import CollectionMeta
 from services.proxy.reader import ShardReader
+from services.proxy.search_by_pk import requested_ids
 from services.proxy.templates import expr_params
 
 MAX_TOPK = 16384
@@ -171,7 +172,7 @@ def parse_ann(
     vectors for the searched field when the request has none of its own (a search by primary keys).
     """
     params = {kv.key: kv.value for kv in request.search_params}
-    if queries_of is None and "ids" in request.DESCRIPTOR.fields_by_name and request.HasField("ids"):
+    if queries_of is None and requested_ids(request) is not None:
         raise MilvusError(Code.UNIMPLEMENTED, "search by primary keys in a hybrid search is not supported by Quiver")
     plan = _plan(ctx, meta, params, advanced)
     if queries_of is not None:

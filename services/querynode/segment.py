@@ -239,7 +239,9 @@ class Segment:
         if index is not None:
             scores, offsets = index.search(spec.queries, spec.k, spec.params, valid=mask)
         else:
-            unit = self._unit.setdefault(spec.field, UnitRows()) if spec.metric.upper() == "COSINE" else None
+            unit = None
+            if spec.metric.upper() == "COSINE":
+                unit = self._unit.get(spec.field) or self._unit.setdefault(spec.field, UnitRows())
             scores, offsets = brute_force_search(
                 cols[spec.field][:n], spec.queries, spec.metric, spec.k, spec.dtype, valid=mask, params=spec.params,
                 unit_rows=unit,
