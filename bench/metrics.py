@@ -82,6 +82,11 @@ def catalogue(p: Params) -> list[Metric]:
         Metric("hnsw_recall", f"HNSW recall@10 (ef={p.hnsw_ef})", "recall", "higher"),
         *_type_rows("ivf_sq8", f"IVF_SQ8 nlist={p.nlist}", f"nprobe={p.nprobe}"),
         *_type_rows("ivf_pq", f"IVF_PQ nlist={p.nlist} m=16 nbits=8", f"nprobe={p.nprobe}"),
+        *_type_rows(
+            "ivf_rabitq", f"IVF_RABITQ nlist={p.nlist} refine SQ8", f"nprobe={p.nprobe} refine_k=4 rbq_bits_query=8"
+        ),
+        *_type_rows("scann", f"SCANN nlist={p.nlist}", f"nprobe={p.nprobe} reorder_k=40"),
+        *_type_rows("diskann", "DISKANN max_degree=56 search_list_size=100", "search_list=40"),
         *_type_rows("bin_flat", "BIN_FLAT (HAMMING, 128 bits)", "exact"),
         *_type_rows("bin_ivf", f"BIN_IVF_FLAT nlist={p.nlist}", f"nprobe={p.nprobe}"),
     ]

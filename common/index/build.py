@@ -17,6 +17,7 @@ from .base import VectorIndex
 from .binary import BinaryIndex
 from .dtypes import as_binary, as_float32, is_binary, is_sparse, vector_dim
 from .faiss_float import FaissFloatIndex
+from .faiss_quantized import QuantizedIvfIndex
 from .flat import FlatIndex
 from .params import normalize_index_type, resolve_engine, validate_index_params
 from .sparse import SparseIndex, SparseRows
@@ -50,4 +51,6 @@ def build_index(
     x = as_float32(arr, dtype)
     if engine == "FLAT":
         return FlatIndex.build(name, metric, built, x, dtype)
+    if engine in ("IVF_RABITQ", "SCANN"):
+        return QuantizedIvfIndex.build(name, engine, metric, built, x, dtype, present)
     return FaissFloatIndex.build(name, engine, metric, built, x, dtype, present)

@@ -43,8 +43,8 @@ class FaissFloatIndex(VectorIndex):
         self.index: Any = None
         self.nlist = 0  # effective nlist for IVF engines (0 otherwise)
         self.exact = False  # IVF_PQ kept as a flat index because the segment is too small
-        # unfiltered SearchParameters by (nprobe or ef): faiss only reads them, so searches share one
-        self._plain_params: dict[int, Any] = {}
+        # unfiltered SearchParameters by _param_key: faiss only reads them, so searches share one
+        self._plain_params: dict[Any, Any] = {}
 
     @classmethod
     def build(
@@ -121,14 +121,18 @@ class FaissFloatIndex(VectorIndex):
 
     def _params(self, params: dict[str, Any], selector: Selector | None) -> Any:
         if selector is None:
-            knob = int(params.get("ef", 16)) if self.engine == "HNSW" else int(params.get("nprobe", 8))
-            sp = self._plain_params.get(knob)
+            key = self._param_key(params)
+            sp = self._plain_params.get(key)
             if sp is None:
                 if len(self._plain_params) >= 64:
                     self._plain_params.clear()
-                sp = self._plain_params[knob] = self._new_params(params, None)
+                sp = self._plain_params[key] = self._new_params(params, None)
             return sp
         return self._new_params(params, selector)
+
+    def _param_key(self, params: dict[str, Any]) -> Any:
+        """What tells apart the search parameters ``_new_params`` builds from ``params``."""
+        return int(params.get("ef", 16)) if self.engine == "HNSW" else int(params.get("nprobe", 8))
 
     def _new_params(self, params: dict[str, Any], selector: Selector | None) -> Any:
         sp: Any

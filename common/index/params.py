@@ -35,7 +35,8 @@ MAX_DIM = 32768
 
 @dataclass(frozen=True)
 class Rule:
-    """One parameter: integer or float, inclusive range (``hi_open`` makes ``hi`` exclusive)."""
+    """One parameter: integer, float or bool (``True``/``False`` or their JSON text), inclusive
+    range (``hi_open`` makes ``hi`` exclusive; a bool's range is unused)."""
 
     name: str
     kind: type
@@ -62,6 +63,14 @@ _EF = Rule("ef", int, 1, INT_MAX)
 _DROP_BUILD = Rule("drop_ratio_build", float, 0.0, 1.0, 0.0, hi_open=True)
 _DROP_SEARCH = Rule("drop_ratio_search", float, 0.0, 1.0, 0.0, hi_open=True)
 _RANGE = (Rule("radius", float, -math.inf, math.inf), Rule("range_filter", float, -math.inf, math.inf))
+# Quantised IVF indexes can re-rank their candidates with a finer copy of the vectors (knowhere's
+# "refine"): IVF_RABITQ keeps one when refine=true and refine_type names its precision.
+REFINE_TYPES = ("SQ6", "SQ8", "FP16", "BF16", "FP32", "FLAT")
+_REFINE = Rule("refine", bool, 0, 1, False)
+_REFINE_K = Rule("refine_k", float, 1.0, math.inf, 1.0)
+# DISKANN's build knobs (Milvus's defaults: max_degree 56, search_list_size 100) and its search list.
+_MAX_DEGREE = Rule("max_degree", int, 1, 2048, 56)
+_SEARCH_LIST = Rule("search_list_size", int, 1, INT_MAX)
 
 _IVF_TYPES = frozenset({FLOAT_VECTOR, FLOAT16_VECTOR, BFLOAT16_VECTOR})
 _FLAT_TYPES = _IVF_TYPES | {INT8_VECTOR}
@@ -88,6 +97,32 @@ SPECS: dict[str, IndexSpec] = {
             (Rule("M", int, 2, 2048, 30), Rule("efConstruction", int, 1, INT_MAX, 360)),
             (_EF, *_RANGE),
             extra_metrics={BINARY_VECTOR: BINARY_METRICS},
+        ),
+        IndexSpec(
+            "IVF_RABITQ",
+            _IVF_TYPES,
+            FLOAT_METRICS,
+            (_NLIST, _REFINE),
+            (_NPROBE, Rule("rbq_bits_query", int, 0, 8, 0), _REFINE_K, *_RANGE),
+        ),
+        IndexSpec(
+            "SCANN",
+            _IVF_TYPES,
+            FLOAT_METRICS,
+            (_NLIST, Rule("with_raw_data", bool, 0, 1, True), Rule("sub_dim", int, 1, 65536, 2)),
+            (_NPROBE, Rule("reorder_k", int, 1, INT_MAX), *_RANGE),
+        ),
+        IndexSpec(
+            "DISKANN",
+            _IVF_TYPES,
+            FLOAT_METRICS,
+            (
+                _MAX_DEGREE,
+                Rule("search_list_size", int, 1, INT_MAX, 100),
+                Rule("pq_code_budget_gb_ratio", float, 0.0, math.inf),
+                Rule("search_cache_budget_gb_ratio", float, 0.0, math.inf),
+            ),
+            (_SEARCH_LIST, Rule("beam_width_ratio", float, 0.0, math.inf), *_RANGE),
         ),
         IndexSpec("BIN_FLAT", _BIN, BINARY_METRICS + STRUCTURE_METRICS, (), _RANGE),
         IndexSpec("BIN_IVF_FLAT", _BIN, BINARY_METRICS, (_NLIST,), (_NPROBE, *_RANGE)),
@@ -143,6 +178,11 @@ def flatten_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _coerce(rule: Rule, value: Any) -> Any:
     """The value as the rule's type, or MilvusError naming the parameter."""
+    if rule.kind is bool:
+        text = str(value).strip().lower()
+        if isinstance(value, bool) or text in ("true", "false"):
+            return text == "true"
+        raise invalid(f"invalid {rule.name}: {value}, must be a bool (true or false)")
     if isinstance(value, bool):
         raise _out_of_range(rule)
     try:
@@ -219,6 +259,19 @@ def validate_index_params(
             f"The dimension of a vector (dim) should be a multiple of the number of subquantizers (m). "
             f"Dimension: {dim}, m: {out['m']}"
         )
+    if spec.name == "SCANN" and dim % out["sub_dim"] != 0:
+        raise invalid(
+            "The dimension of a vector (dim) should be a multiple of sub_dim. "
+            f"Dimension:{dim}, sub_dim:{out['sub_dim']}"
+        )
+    if spec.name == "IVF_RABITQ" and out["refine"] and flat.get("refine_type") is not None:
+        refine_type = str(flat["refine_type"]).strip().upper()
+        if refine_type not in REFINE_TYPES:
+            raise invalid(f"invalid refine type ({flat['refine_type']}), supported: [{' '.join(REFINE_TYPES)}]")
+        out["refine_type"] = refine_type
+    if spec.name == "DISKANN":
+        # served by an in-memory proximity graph (docs/index-types.md): its level-0 degree is 2M
+        out.update(M=max(2, out["max_degree"] // 2), efConstruction=out["search_list_size"])
     if spec.name.startswith("SPARSE") and "inverted_index_algo" in flat:
         algo = str(flat["inverted_index_algo"]).upper()
         if algo not in _SPARSE_ALGOS:
@@ -245,6 +298,8 @@ def resolve_engine(index_type: str, dtype: int) -> str:
     name = normalize_index_type(index_type)
     if name == "AUTOINDEX":
         return AUTOINDEX_ENGINE[dtype][0]
+    if name == "DISKANN":
+        return "HNSW"
     return name
 
 
@@ -292,7 +347,14 @@ def _memo_key(index_type: str, params: Mapping[str, Any] | None, k: int | None) 
 def _validate_search_params(index_type: str, params: Mapping[str, Any] | None, k: int | None) -> dict[str, Any]:
     spec = get_spec(index_type)
     flat = flatten_params(params)
+    if spec.name == "DISKANN" and "search_list_size" not in flat and "search_list" in flat:
+        flat["search_list_size"] = flat["search_list"]  # Milvus's documented name for it
     out = _apply(spec.search, flat, fill_defaults=True)
+    if spec.name == "DISKANN":
+        _check_at_least_k(out, "search_list_size", k)
+        out["ef"] = out.get("search_list_size") or max(k or 16, 16)
+    if spec.name == "SCANN":
+        _check_at_least_k(out, "reorder_k", k)
     if spec.name == "AUTOINDEX":
         level = int(out.pop("level", 1))
         if "ef" not in out:
@@ -305,6 +367,11 @@ def _validate_search_params(index_type: str, params: Mapping[str, Any] | None, k
         raise invalid(f"ef({out['ef']}) should be larger than k({k})")
     _check_range(out)
     return out
+
+
+def _check_at_least_k(params: Mapping[str, Any], name: str, k: int | None) -> None:
+    if k is not None and name in params and params[name] < k:
+        raise invalid(f"{name}({params[name]}) should be larger than k({k})")
 
 
 def _check_range(params: Mapping[str, Any]) -> None:

@@ -7,7 +7,9 @@ the rest stay growing, so every search merges both kinds of segment.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -67,3 +69,14 @@ def build(client: MilvusClient, name: str, n: int = 400, seed: int = 7, sealed: 
     client.insert(name, rows[sealed:])
     client.load_collection(name)
     return DataSet(name, pks, vectors, cat, tag, flag, price)
+
+
+def wait_indexed(client: MilvusClient, name: str, field: str, rows: int, timeout: float = 120.0) -> None:
+    """Until ``field``'s index covers ``rows`` rows with none pending (segments of 1024+ rows)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        desc: dict[str, Any] = client.describe_index(name, field) or {}
+        if desc.get("pending_index_rows", 1) == 0 and desc.get("indexed_rows", 0) >= rows:
+            return
+        assert time.monotonic() < deadline, desc
+        time.sleep(0.3)

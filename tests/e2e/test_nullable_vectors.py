@@ -9,12 +9,13 @@ Results are compared with an exact numpy model.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 import pytest
 from pymilvus import DataType, MilvusClient, MilvusException
+
+from tests.e2e.search_data import wait_indexed
 
 DIM = 8
 ROWS = 600
@@ -38,16 +39,6 @@ def _exact(ids: list[int], query: list[float], metric: str, k: int) -> list[int]
         sims = data @ q / (np.linalg.norm(data, axis=1) * np.linalg.norm(q))
         order = np.argsort(-sims, kind="stable")
     return [ids[j] for j in order[:k]]
-
-
-def _wait_indexed(c: MilvusClient, name: str, field: str, rows: int) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        desc: dict[str, Any] = c.describe_index(name, field) or {}
-        if desc.get("pending_index_rows", 1) == 0 and desc.get("indexed_rows", 0) >= rows:
-            return
-        assert time.monotonic() < deadline, desc
-        time.sleep(0.3)
 
 
 def _hits(c: MilvusClient, name: str, field: str, query: list[float], k: int, **extra: Any) -> list[int]:
@@ -84,7 +75,7 @@ def test_null_vectors_are_stored_returned_as_none_and_never_hit(server: Any, met
 
     # sealed and indexed, after a reload: the same
     c.flush(name)
-    _wait_indexed(c, name, "v", ROWS)
+    wait_indexed(c, name, "v", ROWS)
     c.release_collection(name)
     c.load_collection(name)
     assert _hits(c, name, "v", query, 10, search_params=search_params) == _exact(present, query, metric, 10)
@@ -119,7 +110,7 @@ def test_an_added_vector_field_is_null_for_older_rows_and_searchable(server: Any
     c.release_collection(name)
     c.create_index(name, params)
     c.flush(name)
-    _wait_indexed(c, name, "w", 300)
+    wait_indexed(c, name, "w", 300)
     c.load_collection(name)
     with_w = [i for i in range(200, 300) if i % 2]
     query = _vec(207 + 7)

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from pymilvus import DataType, MilvusClient
 
+from tests.e2e.search_data import wait_indexed
+
 N, DIM = 2000, 16
 
 
@@ -96,14 +98,32 @@ def test_binary_vector_search(client: MilvusClient) -> None:
     assert hits[0][0]["pk"] == rows[3]["pk"] and hits[0][0]["distance"] == 0
 
 
-@pytest.mark.parametrize("index_type", ["FLAT", "IVF_FLAT", "HNSW"])
-@pytest.mark.parametrize("metric", ["L2", "IP", "COSINE"])
+CASES = [(t, m) for t in ("FLAT", "IVF_FLAT", "HNSW") for m in ("L2", "IP", "COSINE")]
+# Milvus 2.6's other dense types, one metric each (docs/index-types.md: how each is built)
+CASES += [("IVF_RABITQ", "IP"), ("SCANN", "COSINE"), ("DISKANN", "L2")]
+BUILD = {
+    "IVF_FLAT": {"nlist": 32},
+    "HNSW": {"M": 16, "efConstruction": 64},
+    "IVF_RABITQ": {"nlist": 32, "refine": "true", "refine_type": "FP16"},
+    "SCANN": {"nlist": 32},
+    "DISKANN": {"max_degree": 32, "search_list_size": 64},
+}
+SEARCH = {
+    "IVF_FLAT": {"nprobe": 32},
+    "HNSW": {"ef": 64},
+    "IVF_RABITQ": {"nprobe": 32, "refine_k": 40, "rbq_bits_query": 8},
+    "SCANN": {"nprobe": 32, "reorder_k": 200},
+    "DISKANN": {"search_list": 64},
+}
+
+
+@pytest.mark.parametrize(("index_type", "metric"), CASES)
 def test_index_types_and_metrics(client: MilvusClient, index_type: str, metric: str) -> None:
     name = f"idx_{index_type.lower()}_{metric.lower()}"
     schema = client.create_schema(auto_id=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
-    params = {"IVF_FLAT": {"nlist": 32}, "HNSW": {"M": 16, "efConstruction": 64}}.get(index_type, {})
+    params = BUILD.get(index_type, {})
     index = client.prepare_index_params()
     index.add_index("v", index_type=index_type, metric_type=metric, params=params)
     client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
@@ -111,9 +131,10 @@ def test_index_types_and_metrics(client: MilvusClient, index_type: str, metric: 
     data = rng.standard_normal((N, DIM)).astype(np.float32)
     client.insert(name, [{"id": i, "v": data[i]} for i in range(N)])
     client.flush(name)  # sealed, indexed segments next to nothing growing
+    wait_indexed(client, name, "v", N)
     client.release_collection(name)
     client.load_collection(name)
-    search = {"IVF_FLAT": {"nprobe": 32}, "HNSW": {"ef": 64}}.get(index_type, {})
+    search = SEARCH.get(index_type, {})
     queries = data[:20]
     hits = client.search(name, data=queries.tolist(), limit=5, search_params={"metric_type": metric, "params": search})
     if metric == "L2":
@@ -131,4 +152,5 @@ def test_index_types_and_metrics(client: MilvusClient, index_type: str, metric: 
             assert hits[i][0]["id"] == i
         dists = [h["distance"] for h in hits[i]]
         assert dists == sorted(dists, reverse=metric != "L2")
+    assert client.describe_index(name, "v")["index_type"] == index_type
     client.drop_collection(name)

@@ -56,6 +56,17 @@ CASES = [
     ("IVF_PQ", {"nlist": 16, "m": 8, "nbits": 6}, {"nprobe": 16}, 0.4),
     ("HNSW", {"M": 16, "efConstruction": 100}, {"ef": 64}, 0.9),
     ("AUTOINDEX", {}, {}, 0.9),
+    # 1-bit codes alone rank poorly at dim 16 (RaBitQ's error shrinks with the dimension): re-ranking
+    # 50k candidates on a finer copy recovers the rest
+    ("IVF_RABITQ", {"nlist": 16, "refine": "true", "refine_type": "FP32"}, {"nprobe": 16, "refine_k": 50}, 0.95),
+    (
+        "IVF_RABITQ",
+        {"nlist": 16, "refine": True, "refine_type": "sq8"},
+        {"nprobe": 16, "refine_k": 50, "rbq_bits_query": 8},
+        0.9,
+    ),
+    ("SCANN", {"nlist": 16}, {"nprobe": 16, "reorder_k": 200}, 0.95),
+    ("DISKANN", {}, {"search_list": 64}, 0.9),
 ]
 
 
@@ -77,9 +88,11 @@ def test_ann_recall_and_round_trip(index_type: str, build: dict, search: dict, m
     assert loaded.index_type == index_type.upper() and loaded.memory_bytes() > 0
 
 
-@pytest.mark.parametrize("index_type", ["FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW"])
+@pytest.mark.parametrize(
+    "index_type", ["FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW", "IVF_RABITQ", "SCANN", "DISKANN"]
+)
 def test_filter_applies_inside_search(index_type: str) -> None:
-    build = {"nlist": 16, "m": 4} if index_type.startswith("IVF") else {}
+    build = {"nlist": 16, "m": 4} if index_type.startswith("IVF") or index_type == "SCANN" else {}
     idx = build_index(index_type, "L2", build, DATA, FLOAT)
     valid = np.zeros(len(DATA), dtype=bool)
     valid[1::2] = True
@@ -110,11 +123,13 @@ def test_k_larger_than_rows_pads_with_missing() -> None:
         assert list(offsets[0, 4:]) == [-1, -1] and np.all(scores[0, 4:] == -np.inf)
 
 
-@pytest.mark.parametrize("index_type", ["IVF_FLAT", "IVF_SQ8", "IVF_PQ"])
-def test_ivf_on_fewer_rows_than_nlist(index_type: str) -> None:
-    x = DATA[:50]
-    idx = build_index(index_type, "L2", {"nlist": 1024, "m": 4}, x, FLOAT)
-    _, offsets = idx.search(x[:5], 1, {"nprobe": 1})
+@pytest.mark.parametrize("index_type", ["IVF_FLAT", "IVF_SQ8", "IVF_PQ", "IVF_RABITQ", "SCANN"])
+@pytest.mark.parametrize("rows", [50, 5])
+def test_ivf_on_fewer_rows_than_nlist(index_type: str, rows: int) -> None:
+    x = DATA[:rows]
+    params = {"nlist": 1024, "m": 4, "refine": True, "refine_type": "FP16"}
+    idx = load_index(build_index(index_type, "L2", params, x, FLOAT).serialize())
+    _, offsets = idx.search(x[:5], 1, {"nprobe": 1, "refine_k": 4, "reorder_k": 10})
     assert list(offsets[:, 0]) == [0, 1, 2, 3, 4]
 
 
@@ -165,12 +180,12 @@ def test_search_argument_errors() -> None:
         idx.search(QUERIES, 3, {}, np.ones(5, dtype=bool))
 
 
-@pytest.mark.parametrize("index_type", ["FLAT", "HNSW", "IVF_FLAT"])
+@pytest.mark.parametrize("index_type", ["FLAT", "HNSW", "IVF_FLAT", "SCANN", "DISKANN"])
 def test_range_search_l2_band(index_type: str) -> None:
     idx = build_index(index_type, "L2", {"nlist": 8}, DATA, FLOAT)
     full = _exact_scores(DATA, QUERIES[:3], "L2")
     lo, hi = np.quantile(full, 0.001), np.quantile(full, 0.01)
-    params = {"radius": float(hi), "range_filter": float(lo), "nprobe": 8, "ef": 64}
+    params = {"radius": float(hi), "range_filter": float(lo), "nprobe": 8, "ef": 64, "search_list": 64}
     scores, offsets = idx.search(QUERIES[:3], 20, params)
     found = offsets >= 0
     assert found.any()

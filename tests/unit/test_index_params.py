@@ -165,3 +165,60 @@ def test_metric_helpers() -> None:
     err = _err(check_metric_match, "L2", "IP")
     assert err.message == "metric type not match: invalid parameter[expected=L2][actual=IP]"
     assert _err(metric_ascending, "FOO").code == Code.PARAMETER_INVALID
+
+
+def test_ivf_rabitq_rules() -> None:
+    built = validate_index_params("IVF_RABITQ", "L2", {}, FLOAT, 16)
+    assert built == {"nlist": 128, "refine": False, "metric_type": "L2"}
+    built = validate_index_params("IVF_RABITQ", "IP", {"nlist": 64, "refine": "true", "refine_type": "sq8"}, F16, 16)
+    assert built == {"nlist": 64, "refine": True, "refine_type": "SQ8", "metric_type": "IP"}
+    # refine_type is only read when refine is on (knowhere's rule)
+    assert "refine_type" not in validate_index_params("IVF_RABITQ", "L2", {"refine_type": "INT8"}, FLOAT, 16)
+    err = _err(validate_index_params, "IVF_RABITQ", "L2", {"refine": True, "refine_type": "INT8"}, FLOAT, 16)
+    assert err.code == Code.PARAMETER_INVALID
+    assert err.message == "invalid refine type (INT8), supported: [SQ6 SQ8 FP16 BF16 FP32 FLAT]"
+    assert _err(validate_index_params, "IVF_RABITQ", "L2", {"refine": "yes"}, FLOAT, 16).message == (
+        "invalid refine: yes, must be a bool (true or false)"
+    )
+    assert "data type" in _err(validate_index_params, "IVF_RABITQ", "L2", {}, BINARY, 16).message
+    assert validate_search_params("IVF_RABITQ", {"rbq_bits_query": "8", "refine_k": 10}) == {
+        "nprobe": 8, "rbq_bits_query": 8, "refine_k": 10.0
+    }
+    assert _err(validate_search_params, "IVF_RABITQ", {"rbq_bits_query": 9}).message == (
+        "rbq_bits_query out of range: [0, 8]"
+    )
+    assert _err(validate_search_params, "IVF_RABITQ", {"refine_k": 0.5}).message == "refine_k out of range: [1, inf]"
+
+
+def test_scann_rules() -> None:
+    assert validate_index_params("SCANN", "COSINE", {}, FLOAT, 16) == {
+        "nlist": 128, "with_raw_data": True, "sub_dim": 2, "metric_type": "COSINE"
+    }
+    assert validate_index_params("SCANN", "L2", {"with_raw_data": False}, BF16, 16)["with_raw_data"] is False
+    assert _err(validate_index_params, "SCANN", "L2", {}, FLOAT, 15).message == (
+        "The dimension of a vector (dim) should be a multiple of sub_dim. Dimension:15, sub_dim:2"
+    )
+    assert validate_search_params("SCANN", {"nprobe": 32, "reorder_k": 100}, k=10) == {"nprobe": 32, "reorder_k": 100}
+    assert validate_search_params("SCANN", {}, k=10) == {"nprobe": 8}  # reorder_k: k (no re-rank beyond k)
+    err = _err(validate_search_params, "SCANN", {"reorder_k": 5}, k=10)
+    assert err.message == "reorder_k(5) should be larger than k(10)"
+
+
+def test_diskann_rules() -> None:
+    built = validate_index_params("DISKANN", "L2", {"pq_code_budget_gb_ratio": 0.125}, FLOAT, 16)
+    assert built["max_degree"] == 56 and built["search_list_size"] == 100 and built["pq_code_budget_gb_ratio"] == 0.125
+    assert (built["M"], built["efConstruction"]) == (28, 100)  # the graph that serves it (docs/index-types.md)
+    assert resolve_engine("DISKANN", FLOAT) == "HNSW"
+    assert "max_degree" in _err(validate_index_params, "DISKANN", "L2", {"max_degree": 0}, FLOAT, 16).message
+    # Milvus documents the search knob as search_list; knowhere names it search_list_size
+    assert validate_search_params("DISKANN", {"search_list": 30}, k=10)["ef"] == 30
+    assert validate_search_params("DISKANN", {"search_list_size": "40"}, k=10)["ef"] == 40
+    assert validate_search_params("DISKANN", {}, k=10)["ef"] == 16
+    assert validate_search_params("DISKANN", {}, k=50)["ef"] == 50
+    assert _err(validate_search_params, "DISKANN", {"search_list": 1}, k=10).message == (
+        "search_list_size(1) should be larger than k(10)"
+    )
+    assert _err(validate_search_params, "DISKANN", {"search_list_size": -1}, k=10).message == (
+        "search_list_size out of range: [1, 2147483647]"
+    )
+
