@@ -18,6 +18,7 @@ from .params import (
     resolve_engine,
     validate_index_params,
     validate_search_params,
+    widen_candidate_lists,
 )
 from .sparse import SparseRows
 
@@ -37,5 +38,6 @@ __all__ = [
     "resolve_metric",
     "validate_index_params",
     "validate_search_params",
+    "widen_candidate_lists",
     "worst_score",
 ]

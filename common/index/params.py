@@ -369,6 +369,24 @@ def _validate_search_params(index_type: str, params: Mapping[str, Any] | None, k
     return out
 
 
+# Search knobs that bound how many candidates an index walks; each must be at least the top-k.
+CANDIDATE_LISTS = ("ef", "search_list_size", "reorder_k")
+
+
+def widen_candidate_lists(params: Mapping[str, Any], k: int) -> dict[str, Any]:
+    """``params`` with every candidate-list knob raised to at least ``k``.
+
+    For searches that ask the index for more candidates than the user's top-k (grouping, search
+    iterators): Milvus walks an index iterator there, so the user's ``ef`` (checked against the
+    user's limit) never meets the wider internal k, and it must not fail here either.
+    """
+    out = dict(params)
+    for name in CANDIDATE_LISTS:
+        if name in out and out[name] is not None and int(out[name]) < k:
+            out[name] = k
+    return out
+
+
 def _check_at_least_k(params: Mapping[str, Any], name: str, k: int | None) -> None:
     if k is not None and name in params and params[name] < k:
         raise invalid(f"{name}({params[name]}) should be larger than k({k})")

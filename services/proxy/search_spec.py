@@ -19,7 +19,7 @@ import numpy as np
 
 from common.errors import Code, MilvusError, invalid
 from common.fielddata import decode_placeholder_group
-from common.index import metric_ascending, validate_search_params
+from common.index import metric_ascending, validate_search_params, widen_candidate_lists
 from common.reduce import Hits, merge_hits
 from common.schema import Field
 from services.proxy.context import ProxyContext
@@ -189,6 +189,11 @@ def parse_ann(
     )
 
 
+def _widened(ann: AnnSearch, k: int, params: dict[str, Any]) -> dict[str, Any]:
+    """Grouping and iterators ask for more than the user's top-k: their ef/search list follow."""
+    return params if k <= ann.topk + ann.offset else widen_candidate_lists(params, k)
+
+
 def run_ann(
     reader: ShardReader,
     meta: CollectionMeta,
@@ -211,7 +216,7 @@ def run_ann(
         metric=ann.metric,
         queries=ann.queries,
         k=k,
-        params=ann.search_params if search_params is None else search_params,
+        params=_widened(ann, k, ann.search_params if search_params is None else search_params),
         expr=ann.expr,
         expr_params=ann.expr_params,
         output_fields=output_fields,

@@ -17,7 +17,7 @@ from pymilvus.client.prepare import Prepare
 from pymilvus.grpc_gen import milvus_pb2_grpc
 
 from tests.e2e import search_model as model
-from tests.e2e.search_data import DIM, METRICS, DataSet, build
+from tests.e2e.search_data import DIM, METRICS, DataSet, build, wait_indexed
 from tests.e2e.server import StandaloneServer
 
 pytestmark = pytest.mark.e2e
@@ -168,3 +168,37 @@ def test_rest_search_grouping_field(server: StandaloneServer, data: DataSet) -> 
     assert reply["code"] == 0, reply
     expected = _expected(data, "v_ip", q[0], "tag", 3, 2)
     assert [(r["id"], r["tag"]) for r in reply["data"]] == [(pk, g) for pk, _, g in expected]
+
+
+def test_group_by_on_hnsw_with_ef_below_the_candidates_it_needs(client: MilvusClient) -> None:
+    """ef is checked against the limit the user asked for, not the wider candidate list grouping
+    walks (Milvus groups with an index iterator): ef=4 with limit 4 x group_size 3 must work."""
+    from pymilvus import DataType
+
+    name = "grouping_hnsw"
+    if client.has_collection(name):
+        client.drop_collection(name)
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("cat", DataType.INT64)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="HNSW", metric_type="L2", params={"M": 16, "efConstruction": 64})
+    client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+    rng = np.random.default_rng(21)
+    n = 1200  # a segment of fewer than 1024 rows is searched exactly, with no index (Milvus's rule)
+    vectors = rng.standard_normal((n, DIM)).astype(np.float32)
+    client.insert(name, [{"id": i, "cat": i % 7, "v": vectors[i]} for i in range(n)])
+    client.flush(name)
+    wait_indexed(client, name, "v", n)
+    client.release_collection(name)
+    client.load_collection(name)
+    res = client.search(
+        name, _query(13).tolist(), anns_field="v", limit=4, output_fields=["cat"], group_by_field="cat",
+        group_size=3, strict_group_size=True, search_params={"params": {"ef": 4}},
+    )  # fmt: skip
+    cats = [h["entity"]["cat"] for h in res[0]]
+    assert len(cats) == 12 and len(set(cats)) == 4 and all(cats.count(c) == 3 for c in set(cats))
+    with pytest.raises(MilvusException, match=r"ef\(3\) should be larger than k\(4\)"):
+        client.search(name, _query(13).tolist(), anns_field="v", limit=4, search_params={"params": {"ef": 3}})
+    client.drop_collection(name)

@@ -222,3 +222,13 @@ def test_diskann_rules() -> None:
         "search_list_size out of range: [1, 2147483647]"
     )
 
+
+def test_widen_candidate_lists_for_internal_searches() -> None:
+    from common.index import widen_candidate_lists
+
+    assert widen_candidate_lists({"ef": 10, "nprobe": 4}, 64) == {"ef": 64, "nprobe": 4}
+    assert widen_candidate_lists({"ef": 100}, 64) == {"ef": 100}
+    assert widen_candidate_lists({"search_list_size": 30, "ef": 30, "reorder_k": 5}, 50) == {
+        "search_list_size": 50, "ef": 50, "reorder_k": 50
+    }
+    assert widen_candidate_lists({"nprobe": 8}, 500) == {"nprobe": 8}
