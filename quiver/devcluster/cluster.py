@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,10 +77,19 @@ class RoleProcess:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 30.0) -> None:
-        if not self.alive():
+        self.terminate()
+        self.wait_stopped(timeout)
+
+    def terminate(self) -> None:
+        """SIGTERM: the process shuts down cleanly (a querynode first hands its channels over)."""
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait_stopped(self, timeout: float = 30.0) -> None:
+        """Until the process has exited; killed if it takes longer than ``timeout``."""
+        if self.process is None:
             return
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -226,10 +236,20 @@ class LocalCluster:
         raise TimeoutError(f"cluster not ready within {timeout}s\n{tails}")
 
     def stop(self) -> None:
-        for r in reversed(self.roles):
-            r.stop()
-        for server in self.servers.values():
-            server.stop()
+        """Every role but the coordinators at once, then the coordinators, then the servers at once.
+
+        The whole cluster is going away, so nothing is handed over: querynodes that get SIGTERM
+        together find no peer to drain to and exit (a drain only helps when one node leaves;
+        stopping them one after another had each wait for the next to take its channels). The
+        coordinators go last so the workers' final calls to them (a datanode's last sync) answer.
+        """
+        for wave in ([r for r in self.roles if r.role != "coord"], [r for r in self.roles if r.role == "coord"]):
+            for r in wave:
+                r.terminate()
+            for r in wave:
+                r.wait_stopped()
+        with ThreadPoolExecutor(max_workers=max(1, len(self.servers))) as pool:
+            list(pool.map(lambda server: server.stop(), self.servers.values()))
 
     # --- state on disk (for `down` in another process) ----------------------------------
     def save_state(self) -> None:

@@ -103,6 +103,10 @@ class ChannelWriter:
         self.reader = self.stream.reader(pchannel_of(self.vchannel), start=start)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Ask the consuming thread to finish (``stop`` waits for it)."""
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)

@@ -102,5 +102,7 @@ class DataNode:
         with self._lock:
             writers = list(self.channels.values())
             self.channels.clear()
+        for w in writers:  # all at once: one blocked in a call must not hold up the others' exits
+            w.request_stop()
         for w in writers:
             w.stop()
