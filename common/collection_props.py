@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common import tso
+from common import timestamptz, tso
 from common.errors import Code, MilvusError
 from common.fielddata.columns import empty_column
 from common.schema import INTERNAL_PREFIX, Field, Schema
@@ -74,6 +74,13 @@ def check_collection_props(props: dict[str, str]) -> None:
             raise invalid(f"{key} is a reserved property key")
         check_bool(key, value)
     check_ttl(props)
+    check_timezone_prop(props)
+
+
+def check_timezone_prop(props: dict[str, str]) -> None:
+    """The ``timezone`` property (collections and databases) must name an IANA time zone."""
+    if timestamptz.TIMEZONE_KEY in props:
+        timestamptz.check_timezone(props[timestamptz.TIMEZONE_KEY])
 
 
 def ttl_seconds(props: dict[str, str]) -> int:

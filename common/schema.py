@@ -17,6 +17,7 @@ from typing import Any
 from pymilvus.grpc_gen import common_pb2, schema_pb2
 from pymilvus.grpc_gen.schema_pb2 import DataType
 
+from common import timestamptz
 from common.errors import Code, MilvusError
 from common.schema_rules import (
     DEFAULT_SLOT,
@@ -78,6 +79,8 @@ class Field:
             slot = fs.default_value.WhichOneof("data")
             if slot is not None:
                 default = getattr(fs.default_value, slot)
+                if fs.data_type == DataType.Timestamptz and isinstance(default, str):
+                    default = timestamptz.parse_one(default, timestamptz.DEFAULT_TIMEZONE)
         return cls(field_id=fs.fieldID, name=fs.name, dtype=fs.data_type, is_primary=fs.is_primary_key,
                    auto_id=fs.autoID, dim=known.get("dim", 0), max_length=known.get("max_length", 0),
                    element_type=fs.element_type, max_capacity=known.get("max_capacity", 0),
@@ -150,6 +153,11 @@ class Schema:
     def props(self) -> dict[str, str]:
         """The collection properties as a dict (what every node reads TTL and the like from)."""
         return dict(self.properties)
+
+    @property
+    def timezone(self) -> str:
+        """Where Timestamptz text without an offset is read and results are written (property ``timezone``)."""
+        return self.props.get(timestamptz.TIMEZONE_KEY) or timestamptz.DEFAULT_TIMEZONE
 
     def with_properties(self, props: dict[str, str]) -> Schema:
         """A copy carrying ``props`` as the collection's properties (the version is unchanged)."""

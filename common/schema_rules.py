@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from pymilvus.grpc_gen import schema_pb2
 from pymilvus.grpc_gen.schema_pb2 import DataType
 
+from common import timestamptz
 from common.errors import Code, MilvusError
 
 if TYPE_CHECKING:
@@ -32,7 +33,8 @@ MAX_ARRAY_CAPACITY = 4096
 VECTOR_TYPES = frozenset({DataType.FloatVector, DataType.BinaryVector, DataType.Float16Vector,
                           DataType.BFloat16Vector, DataType.SparseFloatVector, DataType.Int8Vector})
 _SCALAR_TYPES = frozenset({DataType.Bool, DataType.Int8, DataType.Int16, DataType.Int32, DataType.Int64,
-                           DataType.Float, DataType.Double, DataType.VarChar, DataType.JSON, DataType.Array})
+                           DataType.Float, DataType.Double, DataType.VarChar, DataType.JSON, DataType.Array,
+                           DataType.Timestamptz})
 _ARRAY_ELEMENT_TYPES = frozenset({DataType.Bool, DataType.Int8, DataType.Int16, DataType.Int32,
                                   DataType.Int64, DataType.Float, DataType.Double, DataType.VarChar})
 _CLUSTERING_KEY_TYPES = frozenset({DataType.Int8, DataType.Int16, DataType.Int32, DataType.Int64,
@@ -54,6 +56,7 @@ DEFAULT_SLOT = {
     DataType.Int64: ("long_data", "DataType_Int64"), DataType.Float: ("float_data", "DataType_Float"),
     DataType.Double: ("double_data", "DataType_Double"),
     DataType.VarChar: ("string_data", "DataType_VarChar"),
+    DataType.Timestamptz: ("long_data", "DataType_Int64"),  # stored as UTC microseconds; sent as text
 }
 _INT_RANGE = {DataType.Int8: (-128, 127), DataType.Int16: (-32768, 32767)}
 
@@ -323,6 +326,9 @@ def _check_null_and_default(f: schema_pb2.FieldSchema) -> None:
         return
     if f.is_primary_key:
         raise _invalid("primary field not support default_value")
+    if f.data_type == DataType.Timestamptz and slot == "string_data":
+        timestamptz.parse_one(f.default_value.string_data, timestamptz.DEFAULT_TIMEZONE)  # refused if bad
+        return
     expected = DEFAULT_SLOT.get(f.data_type)
     if expected is None:
         raise _invalid(f"type not support default_value, type:{tname}, name:{f.name}")

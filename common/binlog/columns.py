@@ -1,7 +1,7 @@
 """encode_column / decode_column: one field's column <-> one Parquet insert binlog.
 
 The column layout is the shared data model (see common.fielddata.columns). Arrow types:
-scalars as themselves; VarChar/String/Text as utf8; JSON as utf8 JSON text; Array as a
+scalars as themselves (Timestamptz as int64 microseconds); VarChar/String/Text as utf8; JSON as utf8 JSON text; Array as a
 list of its element type; dense vectors as fixed-size binary (one value per row, so the
 decoded data buffer is viewed as a (n, dim) numpy array without copying); sparse vectors
 as binary rows of little-endian (uint32 index, float32 value) pairs, as Milvus stores
@@ -25,6 +25,7 @@ from .parquet import read_table, single_chunk, write_table
 
 BOOL, INT8, INT16, INT32, INT64, FLOAT, DOUBLE = 1, 2, 3, 4, 5, 10, 11
 STRING, VARCHAR, ARRAY, JSON_T, TEXT = 20, 21, 22, 23, 25
+TIMESTAMPTZ = 26  # int64 microseconds since the epoch, UTC
 BINARY_VECTOR, FLOAT_VECTOR, FLOAT16_VECTOR, BFLOAT16_VECTOR, SPARSE_VECTOR, INT8_VECTOR = (
     100,
     101,
@@ -42,6 +43,7 @@ SCALARS: dict[int, Any] = {
     INT64: np.int64,
     FLOAT: np.float32,
     DOUBLE: np.float64,
+    TIMESTAMPTZ: np.int64,
 }
 STRINGS = frozenset({STRING, VARCHAR, TEXT})
 VECTORS: dict[int, Any] = {

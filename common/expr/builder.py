@@ -8,12 +8,15 @@ anything Milvus would reject.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from lark import Token, Transformer
 from pymilvus.grpc_gen.schema_pb2 import DataType
 
+from common import timestamptz
+from common.errors import MilvusError
 from common.expr.boxed import dedupe
 from common.expr.functions import build_call
 from common.expr.literals import INT64_MAX, INT64_MIN, const_of, parse_int, unquote
@@ -60,7 +63,11 @@ _KINDS: dict[int, Kind] = {
     DataType.VarChar: Kind.STRING,
     DataType.JSON: Kind.JSON,
     DataType.Array: Kind.ARRAY,
+    DataType.Timestamptz: Kind.INT,  # UTC microseconds, compared with ISO '...' literals
 }
+TIMESTAMPTZ = "Timestamptz"
+INTERVAL = "Interval"
+_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 _BIT_NAMES = {"&": "BitAnd", "|": "BitOr", "^": "BitXor", "<<": "shift", ">>": "shift"}
 TRUE = Const(Kind.BOOL, "Bool", True)
 FALSE = Const(Kind.BOOL, "Bool", False)
@@ -100,6 +107,25 @@ class Builder(Transformer[Token, Node | None]):
 
     def string(self, children: list[Token]) -> Node:
         return Const(Kind.STRING, "VarChar", unquote(children[0]))
+
+    def iso(self, children: list[Token]) -> Node:
+        """``ISO '2025-01-01T00:00:00+08:00'``: a Timestamptz value; without an offset the text is
+        read in the collection's time zone (property ``timezone``), as Milvus's planner does."""
+        try:
+            return Const(Kind.INT, TIMESTAMPTZ, timestamptz.parse_one(unquote(children[1]), self._schema.timezone))
+        except MilvusError as exc:
+            raise ExprError(exc.message) from None
+
+    def interval(self, children: list[Token]) -> Node:
+        """``INTERVAL 'P1DT2H'``: an ISO 8601 duration, in microseconds (days are 24 hours)."""
+        text = unquote(children[1])
+        m = _DURATION.match(text)
+        if m is None or text == "P":
+            raise ExprError(f"invalid ISO 8601 duration: {text}")
+        years, months, days, hours, minutes, seconds = (int(g or 0) for g in m.groups())
+        if years or months:
+            raise ExprError(f"intervals of years or months are not supported by Quiver yet: {text}")
+        return Const(Kind.INT, INTERVAL, ((days * 24 + hours) * 60 + minutes) * 60_000_000 + seconds * 1_000_000)
 
     def bool_(self, children: list[Token]) -> Node:
         return TRUE if children[0].lower() == "true" else FALSE
@@ -173,6 +199,8 @@ class Builder(Transformer[Token, Node | None]):
     def arith(self, children: list[Any]) -> Node:
         left, op_tok, right = children
         op = str(op_tok)
+        if INTERVAL in (left.label, right.label):
+            return self._shift_time(left, op, right)
         kind, label = arith_kind(op, left, right)
         if isinstance(left, Const) and isinstance(right, Const):
             return const_of(fold_arith(op, left.value, right.value))
@@ -182,6 +210,13 @@ class Builder(Transformer[Token, Node | None]):
             if isinstance(side, Const) and isinstance(side.value, int) and not _fits_int64(side.value):
                 raise ExprError(f"value {side.value} is out of range of Int64")
         return Arith(kind, label, op, left, right)
+
+    def _shift_time(self, left: Node, op: str, right: Node) -> Node:
+        """``column +/- INTERVAL '...'``: the only arithmetic an interval takes part in."""
+        if right.label != INTERVAL or left.label != TIMESTAMPTZ or op not in "+-" or isinstance(left, Const):
+            raise ExprError(f"an interval can only be added to or subtracted from a Timestamptz field: "
+                            f"{show(left)} {op} {show(right)}")
+        return Arith(Kind.INT, TIMESTAMPTZ, op, left, right)
 
     def unary(self, children: list[Any]) -> Node:
         op, operand = str(children[0]), children[1]
@@ -214,6 +249,9 @@ class Builder(Transformer[Token, Node | None]):
         return node
 
     def _compare(self, left: Node, op: str, right: Node) -> Node:
+        for a, b in ((left, right), (right, left)):
+            if isinstance(a, Const) and a.label == TIMESTAMPTZ and not isinstance(b, Const) and b.label != TIMESTAMPTZ:
+                raise ExprError(f"field '{show(b)}' is not a timestamptz datatype")
         if not comparable(left, right):
             if isinstance(left, Const) and isinstance(right, Const):
                 raise ExprError(

@@ -70,6 +70,8 @@ index: STRING | INT
 ?primary: INT -> int_
         | FLOAT -> float_
         | STRING -> string
+        | ISO STRING -> iso
+        | INTERVAL STRING -> interval
         | BOOL -> bool_
         | IDENT -> ident
         | META -> ident
@@ -86,6 +88,8 @@ LIKE.3: /(like|LIKE)\b/
 IS.3: /(is|IS)\b/
 NULL.3: /(null|NULL)\b/
 EXISTS.3: /(exists|EXISTS)\b/
+ISO.3: /(iso|ISO)\b/
+INTERVAL.3: /(interval|INTERVAL)\b/
 BOOL.3: /(true|True|TRUE|false|False|FALSE)\b/
 
 CMP_OP: "==" | "!=" | "<=" | ">=" | "<" | ">"

@@ -6,9 +6,9 @@ place that says which numpy dtype and shape each DataType uses, what an empty or
 holds, and how to select and concatenate rows without caring about the type.
 
 Representation: Bool ``bool_``; Int8..Int64 ``int8``..``int64``; Float ``float32``; Double
-``float64``; VarChar/String object array of ``str``; JSON and "$meta" object array of parsed
-values; Array object array of 1-D arrays; FloatVector ``float32 (n, dim)``; Float16Vector
-``float16 (n, dim)``; BFloat16Vector ``uint16 (n, dim)`` raw bits; BinaryVector
+``float64``; Timestamptz ``int64`` (UTC microseconds); VarChar/String object array of ``str``;
+JSON and "$meta" object array of parsed values; Array object array of 1-D arrays; FloatVector
+``float32 (n, dim)``; Float16Vector ``float16 (n, dim)``; BFloat16Vector ``uint16 (n, dim)`` raw bits; BinaryVector
 ``uint8 (n, dim // 8)``; Int8Vector ``int8 (n, dim)``; SparseFloatVector object array of
 ``dict[int, float]``. A nullable field adds a ``bool`` column ``"<name>.valid"`` (True = set).
 """
@@ -28,6 +28,7 @@ VALID_SUFFIX = ".valid"
 SCALAR_DTYPES: dict[int, type[np.generic]] = {
     DataType.Bool: np.bool_, DataType.Int8: np.int8, DataType.Int16: np.int16, DataType.Int32: np.int32,
     DataType.Int64: np.int64, DataType.Float: np.float32, DataType.Double: np.float64,
+    DataType.Timestamptz: np.int64,  # microseconds since the epoch, UTC (common/timestamptz.py)
 }
 DENSE_VECTOR_DTYPES: dict[int, type[np.generic]] = {
     DataType.FloatVector: np.float32, DataType.Float16Vector: np.float16, DataType.BFloat16Vector: np.uint16,

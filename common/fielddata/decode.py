@@ -26,13 +26,15 @@ from .decode_vector import read_vector
 
 def decode_insert(schema: Schema, fields_data: Sequence[schema_pb2.FieldData], num_rows: int, *,
                   for_upsert: bool = False, allow_insert_auto_id: bool = False,
-                  partial_update: bool = False) -> dict[str, np.ndarray]:
+                  partial_update: bool = False, timezone: str | None = None) -> dict[str, np.ndarray]:
     """Checked columns for every field (plus ``"<name>.valid"`` for nullable ones).
 
     An auto_id primary key is left out on insert (the proxy allocates it) unless
     ``allow_insert_auto_id`` and the client sent it; an upsert always needs the primary key.
     ``partial_update`` (upsert) leaves out fields the client did not send instead of filling.
+    ``timezone`` reads Timestamptz strings that carry no offset (default: the collection's).
     """
+    tz = timezone or schema.timezone
     if num_rows <= 0:
         raise mismatch("num_rows should be greater than 0", "invalid num_rows", num_rows)
     sent = _match_fields(schema, fields_data)
@@ -54,7 +56,7 @@ def decode_insert(schema: Schema, fields_data: Sequence[schema_pb2.FieldData], n
                 continue
             column, valid = _missing(f, num_rows)
         else:
-            column, valid = _expand(f, _read(f, fd, static), fd.valid_data, num_rows)
+            column, valid = _expand(f, _read(f, fd, static, tz), fd.valid_data, num_rows)
         out[f.name] = column
         if f.nullable:
             out[valid_name(f.name)] = valid
@@ -80,11 +82,11 @@ def _match_fields(schema: Schema,
     return sent
 
 
-def _read(field: Field, fd: schema_pb2.FieldData, static: Sequence[str]) -> np.ndarray:
+def _read(field: Field, fd: schema_pb2.FieldData, static: Sequence[str], timezone: str) -> np.ndarray:
     """The values present in ``fd`` (nulls still omitted), checked."""
     if field.is_vector:
         return read_vector(field, fd)
-    values = read_scalar(field, fd)
+    values = read_scalar(field, fd, timezone)
     if field.dtype == DataType.JSON:
         rows = json_rows(field, values)
         if field.is_dynamic:

@@ -17,7 +17,9 @@ import orjson
 from pymilvus.grpc_gen import schema_pb2
 from pymilvus.grpc_gen.schema_pb2 import DataType
 
+from common import timestamptz
 from common.schema import Field, dtype_name
+from common.timestamptz import DEFAULT_TIMEZONE
 
 from ._errors import invalid_msg, mismatch, plain
 from .columns import SCALAR_DTYPES, STRING_TYPES, element_dtype, object_column
@@ -30,13 +32,13 @@ SCALAR_SLOTS: dict[int, str] = {
     DataType.Bool: "bool_data", DataType.Int8: "int_data", DataType.Int16: "int_data",
     DataType.Int32: "int_data", DataType.Int64: "long_data", DataType.Float: "float_data",
     DataType.Double: "double_data", DataType.VarChar: "string_data", DataType.String: "string_data",
-    DataType.JSON: "json_data", DataType.Array: "array_data",
+    DataType.JSON: "json_data", DataType.Array: "array_data", DataType.Timestamptz: "string_data",
 }
 _NEED = {DataType.Bool: "need bool array", DataType.Int8: "need int array", DataType.Int16: "need int array",
          DataType.Int32: "need int array", DataType.Int64: "need long int array",
          DataType.Float: "need float32 array", DataType.Double: "need float64(double) array",
          DataType.VarChar: "need string array", DataType.String: "need string array",
-         DataType.JSON: "need json array"}
+         DataType.JSON: "need json array", DataType.Timestamptz: "need string array"}
 _PREFIX = {DataType.VarChar: "varchar field", DataType.String: "varchar field", DataType.JSON: "json field",
            DataType.Array: "array field"}
 _INT_RANGE = {DataType.Int8: (-128, 127), DataType.Int16: (-32768, 32767)}
@@ -57,11 +59,18 @@ def type_mismatch(field: Field) -> Exception:
     return mismatch(f"{prefix} '{field.name}' is illegal, array type mismatch", need, "got nil")
 
 
-def read_scalar(field: Field, fd: schema_pb2.FieldData) -> Any:
-    """Values present in ``fd`` for a scalar field: a numpy column, or a list for JSON/Array."""
+def read_scalar(field: Field, fd: schema_pb2.FieldData, timezone: str = DEFAULT_TIMEZONE) -> Any:
+    """Values present in ``fd`` for a scalar field: a numpy column, or a list for JSON/Array.
+    ``timezone``: where a Timestamptz string without an offset is read (the collection's)."""
     slot = fd.scalars.WhichOneof("data") if fd.WhichOneof("field") == "scalars" else None
     if slot is None and (field.nullable or field.default_value is not None):
         return [] if field.dtype in (DataType.JSON, DataType.Array) else _empty(field)
+    if field.dtype == DataType.Timestamptz:
+        if slot == "timestamptz_data":  # already UTC microseconds (Milvus's own internal form)
+            return np.asarray(fd.scalars.timestamptz_data.data, dtype=np.int64)
+        if slot != "string_data":
+            raise invalid_msg("timestamptz field data must be a string array")
+        return timestamptz.parse(fd.scalars.string_data.data, timezone)
     if slot != SCALAR_SLOTS[field.dtype]:
         raise type_mismatch(field)
     data = getattr(fd.scalars, slot).data

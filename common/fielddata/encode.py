@@ -17,7 +17,9 @@ import orjson
 from pymilvus.grpc_gen import schema_pb2
 from pymilvus.grpc_gen.schema_pb2 import DataType
 
+from common import timestamptz
 from common.schema import Field
+from common.timestamptz import DEFAULT_TIMEZONE
 
 from .columns import STRING_TYPES, object_column
 from .decode_scalar import SCALAR_SLOTS
@@ -35,8 +37,11 @@ def _packed(values: np.ndarray, dtype: str) -> bytes:
     return bytes(header) + raw
 
 
-def encode_column(field: Field, column: np.ndarray, valid: np.ndarray | None = None) -> schema_pb2.FieldData:
-    """One output column as FieldData; ``valid`` (True = set) marks nulls of a nullable field."""
+def encode_column(
+    field: Field, column: np.ndarray, valid: np.ndarray | None = None, timezone: str = DEFAULT_TIMEZONE
+) -> schema_pb2.FieldData:
+    """One output column as FieldData; ``valid`` (True = set) marks nulls of a nullable field.
+    Timestamptz values go out as ISO 8601 strings in ``timezone``, as Milvus's proxy sends them."""
     fd = schema_pb2.FieldData(type=field.dtype, field_name=field.name, field_id=field.field_id,
                               is_dynamic=field.is_dynamic)
     mask = None if valid is None else np.asarray(valid, dtype=np.bool_)
@@ -45,14 +50,18 @@ def encode_column(field: Field, column: np.ndarray, valid: np.ndarray | None = N
     if field.is_vector:
         _encode_vectors(fd.vectors, field, column if mask is None or mask.all() else column[mask])
     else:
-        _encode_scalars(fd.scalars, field, column, mask)
+        _encode_scalars(fd.scalars, field, column, mask, timezone)
     return fd
 
 
 def _encode_scalars(out: schema_pb2.ScalarField, field: Field, column: np.ndarray,
-                    mask: np.ndarray | None) -> None:
+                    mask: np.ndarray | None, timezone: str) -> None:
     dtype = field.dtype
-    if dtype == DataType.Float:
+    if dtype == DataType.Timestamptz:
+        values = np.asarray(column, dtype=np.int64)
+        out.string_data.data.extend(timestamptz.format_one(int(v), timezone) if m else ""
+                                    for v, m in _with_mask(values.tolist(), mask))
+    elif dtype == DataType.Float:
         out.float_data.MergeFromString(_packed(column, "<f4"))
     elif dtype == DataType.Double:
         out.double_data.MergeFromString(_packed(column, "<f8"))

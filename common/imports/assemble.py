@@ -44,12 +44,12 @@ def check_names(schema: Schema, names: Sequence[str], what: str) -> None:
             raise ImportFileError(f"the field '{name}' is not defined in schema, but found in the {what}")
 
 
-def _fill(f: Field, values: Sequence[Any] | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _fill(f: Field, values: Sequence[Any] | None, n: int, timezone: str) -> tuple[np.ndarray, np.ndarray]:
     if values is None:
         if f.default_value is None and not f.nullable:
             raise ImportFileError(f"value of field '{f.name}' is missed")
         values = [None] * n
-    column, valid = to_column(f, values)
+    column, valid = to_column(f, values, timezone)
     if not valid.all():
         if f.default_value is not None:
             column[~valid] = f.default_value
@@ -72,7 +72,7 @@ def assemble(
         raise ImportFileError("the file has no rows")
     fds = []
     for f in importable_fields(schema):
-        column, valid = _fill(f, values.get(f.name), n)
+        column, valid = _fill(f, values.get(f.name), n, schema.timezone)
         fds.append(encode_column(f, column, valid if f.nullable else None))
     dynamic = schema.dynamic_field
     if dynamic is not None:

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from pymilvus.grpc_gen.schema_pb2 import DataType
 
+from common import timestamptz
+from common.errors import MilvusError
 from common.fielddata.columns import DENSE_VECTOR_DTYPES, SCALAR_DTYPES, STRING_TYPES, empty_column, row_width
 from common.fielddata.vectors import float32_to_bfloat16
 from common.schema import Field, dtype_name
@@ -47,6 +49,18 @@ def _is_int(v: Any) -> bool:
 
 def _is_number(v: Any) -> bool:
     return _is_int(v) or isinstance(v, float | np.floating)
+
+
+def _timestamptz(field: Field, v: Any, timezone: str) -> int:
+    """An ISO 8601 string (or UTC microseconds as an integer) for a Timestamptz field."""
+    if isinstance(v, str):
+        try:
+            return timestamptz.parse_one(v, timezone)
+        except MilvusError as exc:
+            raise ImportFileError(f"field '{field.name}': {exc.message}") from None
+    if _is_int(v):
+        return int(v)
+    raise type_error(field, v)
 
 
 def _scalar(field: Field, dtype: int, v: Any) -> Any:
@@ -203,9 +217,20 @@ def _scalar_block(field: Field, arr: np.ndarray) -> np.ndarray:
     return arr.astype(SCALAR_DTYPES[dt])
 
 
-def to_column(field: Field, values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(column, valid) for ``values``; ``None`` cells are nulls (placeholders, valid False)."""
+def to_column(
+    field: Field, values: Sequence[Any], timezone: str = timestamptz.DEFAULT_TIMEZONE
+) -> tuple[np.ndarray, np.ndarray]:
+    """(column, valid) for ``values``; ``None`` cells are nulls (placeholders, valid False).
+    ``timezone``: where Timestamptz text without an offset is read (the collection's)."""
     n = len(values)
+    if field.dtype == DataType.Timestamptz:
+        cells = values.tolist() if isinstance(values, np.ndarray) else list(values)
+        valid = np.fromiter((v is not None for v in cells), dtype=np.bool_, count=n)
+        micros = np.zeros(n, dtype=np.int64)
+        for i, v in enumerate(cells):
+            if v is not None:
+                micros[i] = _timestamptz(field, v, timezone)
+        return micros, valid
     if isinstance(values, np.ndarray) and values.ndim == 1 and field.dtype in SCALAR_DTYPES:
         return _scalar_block(field, values), np.ones(n, dtype=np.bool_)
     if isinstance(values, np.ndarray) and values.ndim == 1:

@@ -243,6 +243,7 @@ class AlterCoord:
             raise cp.invalid("alter database cannot modify properties and delete keys at the same time")
         for key, value in properties.items():
             cp.check_bool(key, value)
+        cp.check_timezone_prop(properties)
         with self.cat.lock:
             try:
                 db = self.root.db(name)

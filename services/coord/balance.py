@@ -33,7 +33,7 @@ MIN_GAIN = 0.2  # a move must shrink the busiest-idlest gap by at least this fra
 MIN_GAP_ROWS = 1000  # below this gap between two nodes the replica counts as balanced
 _FIXED = {
     DataType.Bool: 1, DataType.Int8: 1, DataType.Int16: 2, DataType.Int32: 4, DataType.Int64: 8,
-    DataType.Float: 4, DataType.Double: 8,
+    DataType.Float: 4, DataType.Double: 8, DataType.Timestamptz: 8,
 }
 _VARIABLE_GUESS = 64  # bytes per row of a VarChar / JSON / Array value, without statistics
 

@@ -33,6 +33,7 @@ _FIXED_BYTES = {
     DataType.Int16: 2,
     DataType.Int32: 4,
     DataType.Int64: 8,
+    DataType.Timestamptz: 8,
     DataType.Float: 4,
     DataType.Double: 8,
 }

@@ -13,10 +13,11 @@ from typing import Any
 from pymilvus.grpc_gen import schema_pb2
 
 from common import channels, limits
-from common.collection_props import check_collection_props
+from common.collection_props import check_collection_props, check_timezone_prop
 from common.errors import Code, MilvusError, collection_not_found, invalid
 from common.rpc import rpc
 from common.schema import Schema
+from common.timestamptz import DEFAULT_TIMEZONE, TIMEZONE_KEY
 from services.coord.context import CoordContext
 from services.coord.meta import CollectionInfo, DatabaseInfo, PartitionInfo
 from services.coord.proxy_cache import invalidates_proxy_cache
@@ -101,6 +102,7 @@ class RootCoord:
     @rpc
     def create_database(self, name: str, properties: dict[str, str] | None = None) -> None:
         _validate_name("database", name)
+        check_timezone_prop(properties or {})
         with self.cat.lock:
             if any(d.name == name for d in self.cat.databases.values()):
                 raise invalid(f"database already exist: {name}")
@@ -156,6 +158,9 @@ class RootCoord:
         limits.check_shard_num(self.ctx.cfg.quota, shards_num)
         with self.cat.lock:
             db = self.db(db_name)
+            if TIMEZONE_KEY not in (properties or {}):  # Milvus 2.6: every collection gets one
+                properties = dict(properties or {}) | {TIMEZONE_KEY: db.properties.get(TIMEZONE_KEY, DEFAULT_TIMEZONE)}
+                schema = schema.with_properties(properties)
             existing = self.find(db_name, proto.name)
             if existing is not None:
                 if (db.id, proto.name) in self.cat.aliases:

@@ -65,6 +65,10 @@ def resolve_scalar_index(index_type: str, field: Field) -> str:
             )
         raise unknown_index_type(index_type)
     dtype, elem = field.dtype, field.element_type
+    if dtype == DataType.Timestamptz:  # int64 microseconds: a sorted index serves its ranges
+        if name in ("AUTOINDEX", "STL_SORT", "INVERTED"):
+            return "STL_SORT" if name == "AUTOINDEX" else name
+        raise invalid(f"{name} are not supported on {dtype_name(dtype)} field")
     if name == "AUTOINDEX":
         if dtype in _NUMBERS or dtype in _STRINGS or dtype == DataType.Bool:
             return _primitive_auto(dtype)

@@ -99,7 +99,8 @@ class DqlHandlers:
             raise MilvusError(Code.UNIMPLEMENTED, "rerank functions in a single search are not supported by Quiver yet")
         group = parse_group(schema, ann.params)
         it = parse_iterator_v2(ann.params, group is not None, ann.offset)
-        plan = plan_outputs(schema, list(request.output_fields), include_pk=False)
+        tz = ann.params.get("timezone", "")
+        plan = plan_outputs(schema, list(request.output_fields), include_pk=False, timezone=tz)
         search = self._searcher(meta, ann, partition_ids, gts, gts if iterator else 0)  # iterators: MVCC at gts
         pk_type = schema.primary.dtype
         last_bound = None
@@ -149,7 +150,8 @@ class DqlHandlers:
                 raise invalid(
                     f"invalid parameter[expected={nq}][actual={ann.nq}]: sub search request nq should be the same"
                 )
-        plan = plan_outputs(schema, list(request.output_fields), include_pk=False)
+        tz = params.get("timezone", "")
+        plan = plan_outputs(schema, list(request.output_fields), include_pk=False, timezone=tz)
         partition_ids = self._partitions(meta, request.partition_names)
         gts = self.reader.guarantee_ts(meta, request)
         pk_type = schema.primary.dtype
@@ -237,7 +239,7 @@ class DqlHandlers:
                 output_fields=["count(*)"],
                 primary_field_name=schema.primary.name,
             )
-        plan = plan_outputs(schema, requested, include_pk=True)
+        plan = plan_outputs(schema, requested, include_pk=True, timezone=params.get("timezone", ""))
         window = None if limit is None else limit + offset
         replies = self.reader.fan_out(
             meta,

@@ -15,6 +15,7 @@ from pymilvus.grpc_gen import schema_pb2
 from common.errors import invalid
 from common.fielddata import encode_column
 from common.schema import Schema
+from common.timestamptz import check_timezone
 
 META = "$meta"
 
@@ -25,9 +26,14 @@ class OutputPlan:
     names: list[str]  # output_fields reported to the client
     dynamic_keys: list[str] = field(default_factory=list)  # $meta keys asked for by name
     whole_meta: bool = False  # every dynamic key ("*" or "$meta")
+    timezone: str = ""  # Timestamptz output: the request's ``timezone``, else the collection's
 
 
-def plan_outputs(schema: Schema, requested: list[str], include_pk: bool) -> OutputPlan:
+def plan_outputs(schema: Schema, requested: list[str], include_pk: bool, timezone: str = "") -> OutputPlan:
+    """What to fetch and report for ``requested`` output fields; ``timezone`` (a request's
+    ``timezone`` parameter, an IANA name) overrides the collection's for Timestamptz values."""
+    if timezone:
+        check_timezone(timezone)
     fetch: list[str] = []
     names: list[str] = []
     keys: list[str] = []
@@ -68,7 +74,7 @@ def plan_outputs(schema: Schema, requested: list[str], include_pk: bool) -> Outp
     for f in schema.fields:
         if f.nullable and f.name in fetch:
             fetch.append(f"{f.name}.valid")
-    return OutputPlan(fetch, names, keys, whole)
+    return OutputPlan(fetch, names, keys, whole, timezone)
 
 
 def encode_outputs(schema: Schema, cols: dict[str, np.ndarray], plan: OutputPlan) -> list[schema_pb2.FieldData]:
@@ -88,5 +94,5 @@ def encode_outputs(schema: Schema, cols: dict[str, np.ndarray], plan: OutputPlan
                 )
         elif name not in plan.names:
             continue
-        out.append(encode_column(f, col, cols.get(f"{name}.valid")))
+        out.append(encode_column(f, col, cols.get(f"{name}.valid"), plan.timezone or schema.timezone))
     return out

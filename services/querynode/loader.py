@@ -22,7 +22,8 @@ from services.querynode.segment import DELETED, TS, Segment
 
 TIMESTAMP_FIELD = 1
 SORTABLE = frozenset(
-    {DataType.Int8, DataType.Int16, DataType.Int32, DataType.Int64, DataType.Float, DataType.Double, DataType.VarChar}
+    {DataType.Int8, DataType.Int16, DataType.Int32, DataType.Int64, DataType.Float, DataType.Double, DataType.VarChar,
+     DataType.Timestamptz}
 )
 
 

@@ -123,8 +123,9 @@ def test_alter_collection_properties(env: tuple[Coordinator, MemoryKV, FakeNode]
     alter = c.alter.alter_collection
     alter("default", "c1", {"collection.ttl.seconds": "20", "collection.description": "hello"}, [])
     coll = c.ctx.catalog.collections[cid]
-    assert coll.properties == {"collection.ttl.seconds": "20"} and coll.description == "hello"
-    assert node.pushed[-1][1].props == {"collection.ttl.seconds": "20"}
+    # every collection has a timezone property (Milvus 2.6; the database's, else UTC)
+    assert coll.properties == {"collection.ttl.seconds": "20", "timezone": "UTC"} and coll.description == "hello"
+    assert node.pushed[-1][1].props == {"collection.ttl.seconds": "20", "timezone": "UTC"}
     refused(kv, lambda: alter("default", "c1", {"a": "b"}, ["c"]), Code.PARAMETER_INVALID,
             "cannot provide both DeleteKeys and ExtraParams")
     refused(kv, lambda: alter("default", "c1", {}, []), Code.PARAMETER_INVALID,
@@ -141,7 +142,7 @@ def test_alter_collection_properties(env: tuple[Coordinator, MemoryKV, FakeNode]
             "can not alter mmap properties if collection loaded: collection already loaded[collection=c1]")
     del c.ctx.catalog.load_infos[cid]
     alter("default", "c1", {}, ["collection.ttl.seconds"])
-    assert c.ctx.catalog.collections[cid].properties == {}
+    assert c.ctx.catalog.collections[cid].properties == {"timezone": "UTC"}
     alter("default", "c1", {"dynamicfield.enabled": "true"}, [])
     schema = c.ctx.catalog.collections[cid].parsed_schema
     assert schema.enable_dynamic_field and schema.dynamic_field is not None and schema.version == 1
