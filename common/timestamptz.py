@@ -93,6 +93,19 @@ def parse_one(text: str, timezone: str) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def shift(micros: np.ndarray, years: int, months: int, seconds: int) -> np.ndarray:
+    """``micros`` moved by a calendar interval, as Milvus's segcore does it (absl civil time in UTC):
+    whole seconds (the fraction is dropped), then years and months added to the civil date with the
+    day carried over (Jan 31 + 1 month = Mar 2 or 3), then the fixed part in seconds."""
+    secs = np.floor_divide(np.asarray(micros, dtype=np.int64), 1_000_000)
+    days, sod = np.divmod(secs, 86_400)
+    date = days.astype("datetime64[D]")
+    month = date.astype("datetime64[M]")
+    day_of_month = (date - month.astype("datetime64[D]")).astype(np.int64)
+    moved = (month + np.timedelta64(years * 12 + months, "M")).astype("datetime64[D]") + day_of_month
+    return (moved.astype(np.int64) * 86_400 + sod + seconds) * 1_000_000
+
+
 def parse(texts: Iterable[str], timezone: str) -> np.ndarray:
     """int64 microseconds for each string (Milvus's checkTimestamptzFieldData)."""
     return np.array([parse_one(t, timezone) for t in texts], dtype=np.int64)

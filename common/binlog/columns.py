@@ -1,8 +1,8 @@
 """encode_column / decode_column: one field's column <-> one Parquet insert binlog.
 
 The column layout is the shared data model (see common.fielddata.columns). Arrow types:
-scalars as themselves (Timestamptz as int64 microseconds); VarChar/String/Text as utf8; JSON as utf8 JSON text; Array as a
-list of its element type; dense vectors as fixed-size binary (one value per row, so the
+scalars as themselves (Timestamptz as int64 microseconds); VarChar/String/Text as utf8; JSON
+as utf8 JSON text; Array as a list of its element type; dense vectors as fixed-size binary (one value per row, so the
 decoded data buffer is viewed as a (n, dim) numpy array without copying); sparse vectors
 as binary rows of little-endian (uint32 index, float32 value) pairs, as Milvus stores
 them. Nulls are Arrow nulls; decoding puts the model's placeholders in null cells (0, "",

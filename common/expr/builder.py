@@ -37,6 +37,7 @@ from common.expr.nodes import (
     NullTest,
     Or,
     Path,
+    TimeShift,
     show,
 )
 from common.expr.rules import (
@@ -117,15 +118,11 @@ class Builder(Transformer[Token, Node | None]):
             raise ExprError(exc.message) from None
 
     def interval(self, children: list[Token]) -> Node:
-        """``INTERVAL 'P1DT2H'``: an ISO 8601 duration, in microseconds (days are 24 hours)."""
+        """``INTERVAL 'P1Y2M3DT4H5M6S'``: an ISO 8601 duration (checked where it is used)."""
         text = unquote(children[1])
-        m = _DURATION.match(text)
-        if m is None or text == "P":
+        if _DURATION.match(text) is None:
             raise ExprError(f"invalid ISO 8601 duration: {text}")
-        years, months, days, hours, minutes, seconds = (int(g or 0) for g in m.groups())
-        if years or months:
-            raise ExprError(f"intervals of years or months are not supported by Quiver yet: {text}")
-        return Const(Kind.INT, INTERVAL, ((days * 24 + hours) * 60 + minutes) * 60_000_000 + seconds * 1_000_000)
+        return Const(Kind.INT, INTERVAL, text)
 
     def bool_(self, children: list[Token]) -> Node:
         return TRUE if children[0].lower() == "true" else FALSE
@@ -216,7 +213,13 @@ class Builder(Transformer[Token, Node | None]):
         if right.label != INTERVAL or left.label != TIMESTAMPTZ or op not in "+-" or isinstance(left, Const):
             raise ExprError(f"an interval can only be added to or subtracted from a Timestamptz field: "
                             f"{show(left)} {op} {show(right)}")
-        return Arith(Kind.INT, TIMESTAMPTZ, op, left, right)
+        assert isinstance(right, Const)
+        m = _DURATION.match(right.value)
+        assert m is not None
+        years, months, days, hours, minutes, seconds = (int(g or 0) for g in m.groups())
+        sign = 1 if op == "+" else -1
+        fixed = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+        return TimeShift(Kind.INT, TIMESTAMPTZ, left, sign * years, sign * months, sign * fixed)
 
     def unary(self, children: list[Any]) -> Node:
         op, operand = str(children[0]), children[1]
@@ -249,6 +252,9 @@ class Builder(Transformer[Token, Node | None]):
         return node
 
     def _compare(self, left: Node, op: str, right: Node) -> Node:
+        if INTERVAL in (left.label, right.label):
+            raise ExprError(f"an interval can only be added to or subtracted from a Timestamptz field: "
+                            f"{show(left)} {op} {show(right)}")
         for a, b in ((left, right), (right, left)):
             if isinstance(a, Const) and a.label == TIMESTAMPTZ and not isinstance(b, Const) and b.label != TIMESTAMPTZ:
                 raise ExprError(f"field '{show(b)}' is not a timestamptz datatype")

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from common import timestamptz
 from common.errors import Code, MilvusError
 from common.expr import boxed, like, vectors
 from common.expr.nodes import (
@@ -37,6 +38,7 @@ from common.expr.nodes import (
     NullTest,
     Or,
     Path,
+    TimeShift,
 )
 
 Mask = np.ndarray
@@ -111,6 +113,9 @@ class Evaluator:
             return Vec(boxed.extract(vec.data, node.path), vec.valid)
         if isinstance(node, Arith):
             return self._arith(node)
+        if isinstance(node, TimeShift):
+            vec = self._vec(node.operand)
+            return Vec(timestamptz.shift(vec.data, node.years, node.months, node.seconds), vec.valid)
         if isinstance(node, Negate):
             vec = self._vec(node.operand)
             if node.boxed:

@@ -103,6 +103,16 @@ class Arith(Node):
 
 
 @dataclass(frozen=True)
+class TimeShift(Node):
+    """A Timestamptz operand plus or minus an ISO 8601 interval (``ts + INTERVAL 'P1M'``)."""
+
+    operand: Node
+    years: int
+    months: int
+    seconds: int  # days, hours, minutes and seconds; all three carry the sign of the operation
+
+
+@dataclass(frozen=True)
 class Negate(Node):
     operand: Node
 

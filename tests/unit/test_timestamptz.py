@@ -176,8 +176,28 @@ def test_filters_compare_with_iso_literals_and_intervals() -> None:
         ("id > ISO '2025-01-01T00:00:00Z'", "field 'id' is not a timestamptz datatype"),
         ("ts > ISO 'tomorrow'", "got invalid timestamptz string 'tomorrow'"),
         ("ts + INTERVAL 'P1X' > ISO '2025-01-01T00:00:00Z'", "invalid ISO 8601 duration: P1X"),
-        ("ts + INTERVAL 'P1M' > ISO '2025-01-01T00:00:00Z'", "intervals of years or months are not supported"),
+        ("ts > INTERVAL 'P1D'", "an interval can only be added to or subtracted from a Timestamptz field"),
         ("id + INTERVAL 'P1D' > 3", "an interval can only be added to or subtracted from a Timestamptz field"),
     ]:
         with pytest.raises(MilvusError, match=re.escape(message)):
             compile_filter(bad, schema)
+
+
+def test_calendar_intervals_follow_milvus_civil_time() -> None:
+    """Milvus adds intervals to the UTC civil time in whole seconds (absl): months carry days over."""
+    jan31 = _micros(2024, 1, 31, 12) + 750_000  # the fraction is dropped
+    shifted = tz.shift(np.array([jan31, _micros(2023, 3, 31)], dtype=np.int64), 0, 1, 0)
+    assert shifted.tolist() == [_micros(2024, 3, 2, 12), _micros(2023, 5, 1)]  # "Feb 31", "Apr 31"
+    assert tz.shift(np.array([_micros(2024, 2, 29)]), 1, 0, 3600).tolist() == [_micros(2025, 3, 1, 1)]
+    assert tz.shift(np.array([_micros(2024, 3, 1)]), 0, -1, -86_400).tolist() == [_micros(2024, 1, 31)]
+    assert tz.shift(np.array([-1]), 0, 0, 0).tolist() == [-1_000_000]  # floor, as civil seconds do
+    from common.expr import compile_filter
+
+    schema = _schema("UTC")
+    stamps = np.array([jan31, _micros(2024, 2, 1)])
+    cols = {"id": np.arange(2, dtype=np.int64), "ts": stamps, "ts.valid": np.ones(2, bool)}
+    flt = compile_filter("ts + INTERVAL 'P1M' >= ISO '2024-03-01T00:00:00Z'", schema)
+    assert np.flatnonzero(flt.evaluate(cols, 2)).tolist() == [0, 1]
+    # 2022-11-28T07:54:54 and 2022-11-27T19:54:54
+    flt = compile_filter("ts - INTERVAL 'P1Y2M3DT4H5M6S' < ISO '2022-11-28T00:00:00Z'", schema)
+    assert np.flatnonzero(flt.evaluate(cols, 2)).tolist() == [1]
