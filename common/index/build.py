@@ -51,6 +51,5 @@ def build_index(
     x = as_float32(arr, dtype)
     if engine == "FLAT":
         return FlatIndex.build(name, metric, built, x, dtype)
-    if engine in ("IVF_RABITQ", "SCANN"):
-        return QuantizedIvfIndex.build(name, engine, metric, built, x, dtype, present)
-    return FaissFloatIndex.build(name, engine, metric, built, x, dtype, present)
+    engine_class = QuantizedIvfIndex if engine in ("IVF_RABITQ", "SCANN") else FaissFloatIndex
+    return engine_class.build(name, engine, metric, built, x, dtype, present)

@@ -61,24 +61,33 @@ class FaissFloatIndex(VectorIndex):
         data = normalize_rows(x) if metric == COSINE else np.ascontiguousarray(x, dtype=np.float32)
         n, d = data.shape
         train = data if present is None or present.all() or not present.any() else data[present]
-        fm = _faiss_metric(metric)
         set_threads(None)
+        index = idx._new_index(params, d, train, _faiss_metric(metric))
+        if n:
+            index.add(data)
+        idx.index = index
+        return idx
+
+    def _new_index(self, params: dict[str, Any], d: int, train: np.ndarray, fm: int) -> Any:
+        """The faiss index of ``self.engine``, trained on ``train`` but still empty; sets ``nlist`` /
+        ``exact``. Engines built differently (faiss_quantized.py) replace only this."""
         index: Any
+        engine = self.engine
         if engine == "HNSW":
             index = faiss.IndexHNSWFlat(d, int(params["M"]), fm)
             index.hnsw.efConstruction = int(params["efConstruction"])
         elif engine == "IVF_PQ" and len(train) < (1 << int(params.get("nbits", 8))):
-            idx.exact = True
+            self.exact = True
             index = faiss.IndexFlat(d, fm)
         else:
-            idx.nlist = effective_nlist(int(params["nlist"]), len(train))
+            self.nlist = effective_nlist(int(params["nlist"]), len(train))
             quantizer = faiss.IndexFlat(d, fm)
             if engine == "IVF_FLAT":
-                index = faiss.IndexIVFFlat(quantizer, d, idx.nlist, fm)
+                index = faiss.IndexIVFFlat(quantizer, d, self.nlist, fm)
             elif engine == "IVF_SQ8":
-                index = faiss.IndexIVFScalarQuantizer(quantizer, d, idx.nlist, faiss.ScalarQuantizer.QT_8bit, fm)
+                index = faiss.IndexIVFScalarQuantizer(quantizer, d, self.nlist, faiss.ScalarQuantizer.QT_8bit, fm)
             elif engine == "IVF_PQ":
-                index = faiss.IndexIVFPQ(quantizer, d, idx.nlist, int(params["m"]), int(params["nbits"]), fm)
+                index = faiss.IndexIVFPQ(quantizer, d, self.nlist, int(params["m"]), int(params["nbits"]), fm)
             else:
                 raise ValueError(f"not a faiss float engine: {engine}")
             index.cp.min_points_per_centroid = 1  # nlist is already clamped; no stderr warning
@@ -86,12 +95,9 @@ class FaissFloatIndex(VectorIndex):
                 index.pq.cp.min_points_per_centroid = 1
             index.own_fields = True
             quantizer.this.disown()
-            if n:
+            if len(train):
                 index.train(train)
-        if n:
-            index.add(data)
-        idx.index = index
-        return idx
+        return index
 
     @property
     def is_ivf(self) -> bool:

@@ -22,9 +22,8 @@ from typing import Any
 import numpy as np
 
 from .base import register
-from .faiss_float import FaissFloatIndex, _faiss_metric, effective_nlist, faiss
-from .kernels import Selector, set_threads
-from .metrics import COSINE, normalize_rows
+from .faiss_float import FaissFloatIndex, effective_nlist, faiss
+from .kernels import Selector
 
 PQ_FAST_SCAN_BITS = 4
 # knowhere's refine_type names -> faiss index_factory refine specs
@@ -47,37 +46,19 @@ def _factory(engine: str, d: int, nlist: int, params: dict[str, Any]) -> str:
 class QuantizedIvfIndex(FaissFloatIndex):
     kind = "faiss_quantized_ivf"
 
-    @classmethod
-    def build(
-        cls, index_type: str, engine: str, metric: str, params: dict[str, Any], x: np.ndarray, dtype: int,
-        present: np.ndarray | None = None,
-    ) -> QuantizedIvfIndex:
-        """As FaissFloatIndex.build: COSINE rows normalised, IVF trained on the present rows."""
-        idx = cls()
-        idx.index_type, idx.engine, idx.metric_type = index_type, engine, metric
-        idx.dim, idx.count, idx.dtype = int(x.shape[1]), int(x.shape[0]), dtype
-        idx.build_params = dict(params)
-        data = normalize_rows(x) if metric == COSINE else np.ascontiguousarray(x, dtype=np.float32)
-        n, d = data.shape
-        train = data if present is None or present.all() or not present.any() else data[present]
-        fm = _faiss_metric(metric)
-        set_threads(None)
-        if engine == "SCANN" and len(train) < (1 << PQ_FAST_SCAN_BITS):
-            idx.exact = True
-            index: Any = faiss.IndexFlat(d, fm)
-        else:
-            idx.nlist = effective_nlist(int(params["nlist"]), len(train))
-            index = faiss.index_factory(d, _factory(engine, d, idx.nlist, params), fm)
-            ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
-            ivf.cp.min_points_per_centroid = 1  # nlist is already clamped; no stderr warning
-            if engine == "SCANN":
-                ivf.pq.cp.min_points_per_centroid = 1
-            if n:
-                index.train(train)
-        if n:
-            index.add(data)
-        idx.index = index
-        return idx
+    def _new_index(self, params: dict[str, Any], d: int, train: np.ndarray, fm: int) -> Any:
+        if self.engine == "SCANN" and len(train) < (1 << PQ_FAST_SCAN_BITS):
+            self.exact = True
+            return faiss.IndexFlat(d, fm)
+        self.nlist = effective_nlist(int(params["nlist"]), len(train))
+        index = faiss.index_factory(d, _factory(self.engine, d, self.nlist, params), fm)
+        ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
+        ivf.cp.min_points_per_centroid = 1  # nlist is already clamped; no stderr warning
+        if self.engine == "SCANN":
+            ivf.pq.cp.min_points_per_centroid = 1
+        if len(train):
+            index.train(train)
+        return index
 
     @property
     def is_ivf(self) -> bool:

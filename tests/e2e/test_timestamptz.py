@@ -7,7 +7,7 @@ property: its database's, else UTC, set when it is created); filters compare wit
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,15 +30,9 @@ def _utc(text: str, zone: str) -> datetime:
 
 def _shown(moment: datetime, zone: str) -> str:
     """Milvus's output text: RFC 3339 in ``zone``, fraction without trailing zeros, Z for UTC."""
-    local = moment.astimezone(ZoneInfo(zone))
-    text = local.strftime("%Y-%m-%dT%H:%M:%S")
-    if local.microsecond:
-        text += "." + f"{local.microsecond:06d}".rstrip("0")
-    off = local.utcoffset() or timedelta(0)
-    if not off:
-        return text + "Z"
-    minutes = int(off.total_seconds()) // 60
-    return text + f"{'+' if minutes > 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    text = moment.astimezone(ZoneInfo(zone)).isoformat(timespec="microseconds")
+    body, offset = text[:26].rstrip("0").rstrip("."), text[26:]
+    return body + ("Z" if offset == "+00:00" else offset)
 
 
 def _make(c: MilvusClient, name: str, **kwargs: Any) -> None:
