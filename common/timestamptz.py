@@ -52,14 +52,6 @@ def check_timezone(name: str) -> str:
     return name
 
 
-def effective_timezone(*candidates: str | None) -> str:
-    """The first time zone given (a request's, a collection's, a database's), else UTC."""
-    for tz in candidates:
-        if tz:
-            return check_timezone(tz)
-    return DEFAULT_TIMEZONE
-
-
 def parse_one(text: str, timezone: str) -> int:
     """Microseconds since the epoch for one string; a naive one is read in ``timezone``."""
     m = _TEXT.match(text.strip()) if isinstance(text, str) else None
@@ -126,6 +118,3 @@ def format_one(micros: int, timezone: str) -> str:
     hours, minutes = divmod(abs(total) // 60, 60)
     return f"{body}{sign}{hours:02d}:{minutes:02d}"
 
-
-def format_all(values: np.ndarray, timezone: str) -> list[str]:
-    return [format_one(int(v), timezone) for v in values]
