@@ -117,4 +117,3 @@ def format_one(micros: int, timezone: str) -> str:
     sign = "-" if total < 0 else "+"
     hours, minutes = divmod(abs(total) // 60, 60)
     return f"{body}{sign}{hours:02d}:{minutes:02d}"
-
