@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -25,6 +26,9 @@ from common.errors import invalid
 
 TIMEZONE_KEY = "timezone"
 DEFAULT_TIMEZONE = "UTC"
+# A request's time zone travels to the filter compiler with the expression's template values, under
+# a key no template name can take (names are identifiers): ISO literals in the filter are read in it.
+FILTER_TIMEZONE_KEY = "$timezone"
 MIN_OFFSET_S, MAX_OFFSET_S = -12 * 3600, 14 * 3600
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -50,6 +54,13 @@ def check_timezone(name: str) -> str:
     if not name or _zone(name) is None:
         raise invalid(f"unknown or invalid IANA Time Zone ID: {name}: invalid parameter")
     return name
+
+
+def with_request_zone(values: dict[str, Any] | None, timezone: str) -> dict[str, Any] | None:
+    """Template values for a filter, carrying the request's ``timezone`` (checked) when it names one."""
+    if not timezone:
+        return values
+    return {**(values or {}), FILTER_TIMEZONE_KEY: check_timezone(timezone)}
 
 
 def parse_one(text: str, timezone: str) -> int:

@@ -25,6 +25,7 @@ from common.expr.lists import cut_lists
 from common.expr.nodes import Column, Compare, Const, InList, Kind, Node, Or, Path
 from common.expr.rules import ExprError
 from common.schema import Schema
+from common.timestamptz import FILTER_TIMEZONE_KEY, TIMEZONE_KEY, check_timezone
 
 
 @lru_cache(maxsize=2048)
@@ -89,6 +90,10 @@ def compile_filter(expr: str, schema: Schema, params: Mapping[str, Any] | None =
     """Parse, resolve and type-check ``expr`` against ``schema`` (``{name}`` templates are
     filled from ``params``). Raises MilvusError(PARAMETER_INVALID) with Milvus's message."""
     text = expr or ""
+    if params and FILTER_TIMEZONE_KEY in params:  # the request's time zone for ISO literals
+        params = dict(params)
+        zone = check_timezone(str(params.pop(FILTER_TIMEZONE_KEY)))
+        schema = schema.with_properties(schema.props | {TIMEZONE_KEY: zone})
     primary = _primary_name(schema)
     if not text.strip():
         return Filter(text, None, primary)

@@ -19,6 +19,7 @@ from common.errors import Code, MilvusError, invalid
 from common.fielddata import empty_column
 from common.reduce import Hits, merge_rows
 from common.schema import Field
+from common.timestamptz import with_request_zone
 from services.proxy.context import ProxyContext, db_of
 from services.proxy.grouping import GroupSpec, grouped_hits, parse_group
 from services.proxy.hybrid import parse_rank, rank_from_function, rerank
@@ -215,7 +216,7 @@ class DqlHandlers:
         partition_ids = self._partitions(meta, request.partition_names)
         gts, session_ts = self._read_ts(meta, request, bool_param(params, "iterator"))
         read_ts = gts if bool_param(params, "iterator") else 0  # iterator pages read at their snapshot
-        params_values = expr_params(request.expr_template_values)
+        params_values = with_request_zone(expr_params(request.expr_template_values), params.get("timezone", ""))
         if count_only:
             replies = self.reader.fan_out(
                 meta,

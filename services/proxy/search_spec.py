@@ -22,6 +22,7 @@ from common.fielddata import decode_placeholder_group
 from common.index import metric_ascending, validate_search_params, widen_candidate_lists
 from common.reduce import Hits, merge_hits
 from common.schema import Field
+from common.timestamptz import with_request_zone
 from services.proxy.context import ProxyContext
 from services.proxy.meta_cache import CollectionMeta
 from services.proxy.reader import ShardReader
@@ -184,7 +185,7 @@ def parse_ann(
         **cached | {"search_params": dict(plan.search_params)},  # each search may adjust its own copy
         queries=queries,
         expr=request.dsl,
-        expr_params=expr_params(request.expr_template_values),
+        expr_params=with_request_zone(expr_params(request.expr_template_values), params.get("timezone", "")),
         params=params,
     )
 

@@ -51,7 +51,7 @@ class QueryNode:
         self._load_lock = threading.Lock()  # one load at a time: the budget check stays true
         # compiled filters by (collection, schema version, expr, params): a filter compiled against an
         # older schema (before AddCollectionField) is never served for a newer one
-        self._filters: OrderedDict[tuple[int, int, str, str], Filter] = OrderedDict()
+        self._filters: OrderedDict[tuple[int, int, str, str, str], Filter] = OrderedDict()
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="qn-fanout")
         watch_metrics(self)  # tsafe lag and segment memory gauges (services/querynode/metrics.py)
 
@@ -259,7 +259,9 @@ class QueryNode:
     def _filter(self, collection_id: int, schema: Schema, expr: str, params: dict[str, Any] | None) -> Filter | None:
         if not expr.strip():
             return None
-        key = (collection_id, schema.version, expr, json.dumps(params, sort_keys=True, default=str) if params else "")
+        # the zone too: an altered timezone property changes ISO literals without a schema version
+        key = (collection_id, schema.version, schema.timezone, expr,
+               json.dumps(params, sort_keys=True, default=str) if params else "")
         with self._lock:
             flt = self._filters.get(key)
             if flt is not None:

@@ -75,6 +75,13 @@ def test_values_round_trip_in_the_collection_time_zone(server: Any) -> None:
     assert sorted(r["id"] for r in later) == [3, 4, 9]
     shifted = c.query("tstz", "ts + INTERVAL 'PT1H' > ISO '2025-01-01T06:30:00Z'", output_fields=["id"])
     assert sorted(r["id"] for r in shifted) == [3, 4]
+    # an ISO literal without an offset is read in the request's zone, else the collection's
+    naive = "ts >= ISO '2025-01-01 03:00:00'"
+    assert sorted(r["id"] for r in c.query("tstz", naive, output_fields=["id"])) == [3, 4]  # New York: 08:00Z
+    assert sorted(r["id"] for r in c.query("tstz", naive, output_fields=["id"], timezone="UTC")) == [3, 4, 9]
+    assert sorted(r["id"] for r in c.query("tstz", naive, output_fields=["id"], timezone="Asia/Tokyo")) == [
+        0, 3, 4, 9
+    ]
     c.release_collection("tstz")
     c.load_collection("tstz")  # the sealed segment reloaded from its binlogs
     assert _ts(c, "tstz") == expected("America/New_York") | {9: "2025-01-01T00:00:00-05:00"}

@@ -170,6 +170,11 @@ def test_filters_compare_with_iso_literals_and_intervals() -> None:
     assert rows("ts + INTERVAL 'P1D' >= ISO '2025-01-02T00:00:00Z'") == [1, 2]
     assert rows("ts - INTERVAL 'PT10H' < iso '2024-12-31 12:00:00Z'") == [0]
     assert rows("ts is null") == [3]
+    # a request's zone travels with the template values and wins over the collection's
+    in_utc = compile_filter("ts == ISO '2024-12-31T14:00:00'", schema, tz.with_request_zone(None, "UTC"))
+    assert np.flatnonzero(in_utc.evaluate(cols, 4)).tolist() == [0]
+    with pytest.raises(MilvusError, match="unknown or invalid IANA Time Zone ID: Atlantis"):
+        tz.with_request_zone({"x": 1}, "Atlantis")
     for bad, message in [
         ("id > ISO '2025-01-01T00:00:00Z'", "field 'id' is not a timestamptz datatype"),
         ("ts > ISO 'tomorrow'", "got invalid timestamptz string 'tomorrow'"),
