@@ -19,6 +19,7 @@ from pymilvus.grpc_gen.schema_pb2 import DataType
 
 from common import timestamptz
 from common.errors import Code, MilvusError
+from common.schema_functions import FunctionSpec
 from common.schema_rules import (
     DEFAULT_SLOT,
     DYNAMIC_FIELD_NAME,
@@ -58,7 +59,13 @@ class Field:
     is_partition_key: bool = False
     description: str = ""
     is_clustering_key: bool = False
-    extra_params: tuple[tuple[str, str], ...] = ()  # other type_params (mmap.enabled, ...), kept verbatim
+    extra_params: tuple[tuple[str, str], ...] = ()  # other type_params (mmap.enabled, analyzer, ...), verbatim
+    is_function_output: bool = False  # computed from other fields by a schema function (BM25), never sent
+
+    @property
+    def type_params(self) -> dict[str, str]:
+        """The verbatim type params (enable_analyzer, analyzer_params, enable_match, ...)."""
+        return dict(self.extra_params)
 
     @property
     def is_vector(self) -> bool:
@@ -86,14 +93,16 @@ class Field:
                    element_type=fs.element_type, max_capacity=known.get("max_capacity", 0),
                    nullable=fs.nullable, default_value=default, is_dynamic=fs.is_dynamic,
                    is_partition_key=fs.is_partition_key, description=fs.description,
-                   is_clustering_key=fs.is_clustering_key, extra_params=tuple(extra))
+                   is_clustering_key=fs.is_clustering_key, extra_params=tuple(extra),
+                   is_function_output=fs.is_function_output)
 
     def to_proto(self) -> schema_pb2.FieldSchema:
         fs = schema_pb2.FieldSchema(
             fieldID=self.field_id, name=self.name, is_primary_key=self.is_primary,
             description=self.description, data_type=self.dtype, autoID=self.auto_id,
             element_type=self.element_type, is_dynamic=self.is_dynamic, nullable=self.nullable,
-            is_partition_key=self.is_partition_key, is_clustering_key=self.is_clustering_key)
+            is_partition_key=self.is_partition_key, is_clustering_key=self.is_clustering_key,
+            is_function_output=self.is_function_output)
         for key in KNOWN_PARAMS:
             value = getattr(self, key)
             if value and uses_param(self.dtype, self.element_type, key):
@@ -114,6 +123,7 @@ class Schema:
     enable_dynamic_field: bool = False
     version: int = 0  # bumped by every field change (AddCollectionField, AlterCollectionField), as Milvus
     properties: tuple[tuple[str, str], ...] = ()  # the collection's properties (TTL, mmap, ...), sorted
+    functions: tuple[FunctionSpec, ...] = ()  # BM25 functions: which field's text fills which sparse field
     _by_name: dict[str, Field] = dc_field(init=False, repr=False, compare=False)
     _by_id: dict[int, Field] = dc_field(init=False, repr=False, compare=False)
     _primary: Field | None = dc_field(init=False, repr=False, compare=False)
@@ -163,6 +173,10 @@ class Schema:
         """A copy carrying ``props`` as the collection's properties (the version is unchanged)."""
         return replace(self, properties=tuple(sorted(props.items())))
 
+    def function_of_output(self, name: str) -> FunctionSpec | None:
+        """The function that computes field ``name``, if any."""
+        return next((fn for fn in self.functions if name in fn.output_names), None)
+
     @property
     def vector_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.is_vector)
@@ -184,7 +198,13 @@ class Schema:
         if proto.enable_dynamic_field:
             fields.append(Field(field_id=START_FIELD_ID + len(fields), name=DYNAMIC_FIELD_NAME,
                                 dtype=DataType.JSON, is_dynamic=True, description="dynamic schema"))
-        return cls(proto.name, proto.description, tuple(fields), proto.enable_dynamic_field)
+        ids = {f.name: f.field_id for f in fields}
+        functions = tuple(
+            replace(FunctionSpec.from_proto(fn), function_id=START_FIELD_ID + i,
+                    input_ids=tuple(ids[n] for n in fn.input_field_names),
+                    output_ids=tuple(ids[n] for n in fn.output_field_names))
+            for i, fn in enumerate(proto.functions))
+        return cls(proto.name, proto.description, tuple(fields), proto.enable_dynamic_field, functions=functions)
 
     def to_proto(self, include_dynamic: bool = False) -> schema_pb2.CollectionSchema:
         """The schema DescribeCollection returns: user fields only, unless include_dynamic."""
@@ -193,6 +213,7 @@ class Schema:
         proto.fields.extend(f.to_proto() for f in self.fields if include_dynamic or not f.is_dynamic)
         proto.properties.extend(common_pb2.KeyValuePair(key=k, value=v) for k, v in self.properties
                                 if include_dynamic or not k.startswith(INTERNAL_PREFIX))
+        proto.functions.extend(fn.to_proto() for fn in self.functions)
         return proto
 
     def to_bytes(self) -> bytes:
@@ -204,7 +225,8 @@ class Schema:
         proto = schema_pb2.CollectionSchema.FromString(data)
         fields = tuple(Field.from_proto(fs) for fs in proto.fields)
         props = tuple(sorted((kv.key, kv.value) for kv in proto.properties))
-        return cls(proto.name, proto.description, fields, proto.enable_dynamic_field, proto.version, props)
+        functions = tuple(FunctionSpec.from_proto(fn) for fn in proto.functions)
+        return cls(proto.name, proto.description, fields, proto.enable_dynamic_field, proto.version, props, functions)
 
     def with_field(self, new: Field) -> Schema:
         """A copy with ``new`` appended (AddCollectionField rules); field_id 0 gets the next id."""

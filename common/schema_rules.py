@@ -17,6 +17,7 @@ from pymilvus.grpc_gen.schema_pb2 import DataType
 
 from common import timestamptz
 from common.errors import Code, MilvusError
+from common.schema_functions import check_analyzers, check_functions
 
 if TYPE_CHECKING:
     from common.schema import Field
@@ -107,9 +108,9 @@ def parse_int(key: str, value: str, field_name: str) -> int:
 
 def check_collection(proto: schema_pb2.CollectionSchema) -> None:
     """Milvus proxy createCollectionTask.PreExecute, then rootcoord's checks, in that order."""
-    if len(proto.functions) or len(proto.struct_array_fields):
-        what = "schema functions" if len(proto.functions) else "struct array fields"
-        raise MilvusError(Code.UNIMPLEMENTED, f"{what} are not supported by Quiver yet")
+    if len(proto.struct_array_fields):
+        raise MilvusError(Code.UNIMPLEMENTED, "struct array fields are not supported by Quiver yet")
+    check_functions(proto)
     fields = list(proto.fields)
     if len(fields) > MAX_FIELD_NUM:
         raise _plain(f"maximum field's number should be limited to {MAX_FIELD_NUM}")
@@ -136,6 +137,7 @@ def check_collection(proto: schema_pb2.CollectionSchema) -> None:
         seen.add(f.name)
     for f in fields:
         _check_null_and_default(f)
+    check_analyzers(proto)
 
 
 def check_collection_name(name: str, kind: str = "name") -> None:

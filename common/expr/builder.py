@@ -17,6 +17,7 @@ from pymilvus.grpc_gen.schema_pb2 import DataType
 
 from common import timestamptz
 from common.errors import MilvusError
+from common.expr import textcalls
 from common.expr.boxed import dedupe
 from common.expr.functions import build_call
 from common.expr.literals import INT64_MAX, INT64_MIN, const_of, parse_int, unquote
@@ -94,6 +95,7 @@ class Builder(Transformer[Token, Node | None]):
         self._schema = schema
         self._params = params or {}
         self._lists = lists or {}  # literal lists cut out of the text before parsing
+        self._filled: list[tuple[Node, str]] = []  # values of {templates}, which Milvus fills after parsing
 
     # ------------------------------------------------------------ literals and names
 
@@ -140,9 +142,11 @@ class Builder(Transformer[Token, Node | None]):
         if name not in self._params:
             raise ExprError(f"the value of expression template variable name {{{name}}} is not found")
         try:
-            return const_of(self._params[name])
+            node = const_of(self._params[name])
         except ValueError as exc:
             raise ExprError(f"template variable {{{name}}}: {exc}") from None
+        self._filled.append((node, name))
+        return node
 
     def ident(self, children: list[Token]) -> Node:
         name = str(children[0])
@@ -328,6 +332,22 @@ class Builder(Transformer[Token, Node | None]):
 
     def call(self, children: list[Any]) -> Node:
         return build_call(str(children[0]), children[1:])
+
+    def text_match(self, children: list[Any]) -> Node:
+        """``text_match(field, query[, minimum_should_match=N])``: keyword, field name, query, option."""
+        option = str(children[4]) if len(children) > 4 else None
+        return textcalls.text_match(self._schema, str(children[1]), children[2], option, self._template_of(children[2]))
+
+    def phrase_match(self, children: list[Any]) -> Node:
+        """``phrase_match(field, query[, slop])``."""
+        slop = children[3] if len(children) > 3 else None
+        return textcalls.phrase_match(
+            self._schema, str(children[1]), children[2], slop, self._template_of(children[2]), self._template_of(slop)
+        )
+
+    def _template_of(self, node: Node | None) -> str | None:
+        """``{name}`` if ``node`` is the value of that template (Milvus fills those after planning)."""
+        return next((f"{{{name}}}" for filled, name in self._filled if filled is node), None)
 
     # ------------------------------------------------------------ logic
 

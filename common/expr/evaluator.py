@@ -5,6 +5,8 @@ where ``true`` is False on every null row, so ``not``/``and``/``or`` can tell "f
 "unknown" and a comparison with a null is never selected, even under ``not``. JSON keys
 that are missing are not null: they just make comparisons false (``!=`` true), as in Milvus.
 Typed data stays in numpy; boxed values (see nodes.py) go row by row through boxed.py.
+text_match / phrase_match are answered by the caller's text lookup (a segment's cached text
+indexes, textindex.py) or, without one, by analyzing the batch's rows.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 
 from common import timestamptz
 from common.errors import Code, MilvusError
-from common.expr import boxed, like, vectors
+from common.expr import boxed, like, textindex, vectors
 from common.expr.nodes import (
     MISSING,
     And,
@@ -38,8 +40,10 @@ from common.expr.nodes import (
     NullTest,
     Or,
     Path,
+    TextPredicate,
     TimeShift,
 )
+from common.expr.textindex import TextLookup
 
 Mask = np.ndarray
 Truth = tuple[Mask, Mask | None]  # (rows known true, rows known — None means all)
@@ -82,9 +86,10 @@ def _truth(mask: Mask, valid: Mask | None) -> Truth:
 class Evaluator:
     """One evaluation of one filter over one batch; caches values shared by range halves."""
 
-    def __init__(self, columns: Mapping[str, np.ndarray], n: int) -> None:
+    def __init__(self, columns: Mapping[str, np.ndarray], n: int, text: TextLookup | None = None) -> None:
         self._columns = columns
         self._n = n
+        self._text = text  # text_match / phrase_match answers from the segment's text indexes
         self._cache: dict[int, Operand] = {}
 
     # ------------------------------------------------------------ values
@@ -210,6 +215,10 @@ class Evaluator:
             return self._present(node.operand), None
         if isinstance(node, Contains):
             return self._contains(node)
+        if isinstance(node, TextPredicate):
+            if self._text is not None:
+                return self._text(node)
+            return textindex.scan(node, self._columns, n)
         vec = self._vec(node)  # a bare Bool field or Bool array element
         if node.boxed:
             return _truth(vectors.map_rows(lambda v: v is True, vec.data, n=n), vec.valid)

@@ -24,6 +24,7 @@ from common.expr.grammar import SyntaxProblem, parse
 from common.expr.lists import cut_lists
 from common.expr.nodes import Column, Compare, Const, InList, Kind, Node, Or, Path
 from common.expr.rules import ExprError
+from common.expr.textindex import TextLookup
 from common.schema import Schema
 from common.timestamptz import FILTER_TIMEZONE_KEY, TIMEZONE_KEY, check_timezone
 
@@ -47,13 +48,16 @@ class Filter:
         """The typed node tree (None for the empty expression, which matches every row)."""
         return self._root
 
-    def evaluate(self, columns: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-        """The bool mask of the ``n`` rows in ``columns`` that satisfy the expression."""
+    def evaluate(self, columns: Mapping[str, np.ndarray], n: int, text: TextLookup | None = None) -> np.ndarray:
+        """The bool mask of the ``n`` rows in ``columns`` that satisfy the expression.
+
+        ``text`` answers text_match / phrase_match for these rows from cached text indexes (a
+        segment's ``TextIndexes.lookup``); without it they analyze every row of the batch."""
         if self._root is None:
             return np.ones(n, dtype=bool)
         if n == 0:
             return np.zeros(0, dtype=bool)
-        mask, _ = Evaluator(columns, n).truth(self._root)
+        mask, _ = Evaluator(columns, n, text).truth(self._root)
         return mask
 
     def pk_values(self) -> list[int] | list[str] | None:

@@ -1,8 +1,9 @@
 """The function-call forms of the filter language: the contains family and array_length.
 
 Milvus spells these in lower or upper case (``json_contains`` / ``JSON_CONTAINS``); calls
-Quiver does not implement (text_match, phrase_match, random_sample, the ST_* spatial
-functions...) are rejected here with a clear message rather than a parse error.
+Quiver does not implement (random_sample, the ST_* spatial functions...) are rejected here with
+a clear message rather than a parse error. text_match and phrase_match have grammar rules of
+their own (textcalls.py).
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ _CONTAINS = {
     "array_contains_any": "any",
 }
 _UNSUPPORTED = {
-    "text_match",
-    "phrase_match",
     "random_sample",
     "element_filter",
     "match_all",

@@ -9,7 +9,11 @@ comparison, so ``not a > 1`` means ``not (a > 1)`` (Milvus rejects it as ``(not 
 Bitwise and shift operators parse so that they can be rejected with Milvus's message.
 
 Keywords are reserved words (as in Milvus), matched whole, in lower or upper case as Milvus
-allows (``and``/``AND``).
+allows (``and``/``AND``). ``text_match(field, query[, minimum_should_match=N])`` and
+``phrase_match(field, query[, slop])`` have rules of their own, as in Milvus's grammar: the
+first argument is a bare field name, and the option of text_match is ``minimum_should_match``
+``=`` an integer literal (lexed as one token with its ``=``, so a lone ``=`` elsewhere is still
+the token recognition error Milvus reports).
 """
 
 from __future__ import annotations
@@ -79,6 +83,8 @@ index: STRING | INT
         | "[" [expr ("," expr)* [","]] "]" -> list_
         | "{" IDENT "}" -> template
         | IDENT "(" [expr ("," expr)* [","]] ")" -> call
+        | TEXT_MATCH "(" IDENT "," expr ["," MIN_SHOULD_MATCH INT] ")" -> text_match
+        | PHRASE_MATCH "(" IDENT "," expr ["," expr] ")" -> phrase_match
 
 OR.3: /(or|OR)\b/ | "||"
 AND.3: /(and|AND)\b/ | "&&"
@@ -91,6 +97,9 @@ EXISTS.3: /(exists|EXISTS)\b/
 ISO.3: /(iso|ISO)\b/
 INTERVAL.3: /(interval|INTERVAL)\b/
 BOOL.3: /(true|True|TRUE|false|False|FALSE)\b/
+TEXT_MATCH.3: /(text_match|TEXT_MATCH)\b/
+PHRASE_MATCH.3: /(phrase_match|PHRASE_MATCH)\b/
+MIN_SHOULD_MATCH.3: /(minimum_should_match|MINIMUM_SHOULD_MATCH)[ \t\r\n]*=(?!=)/
 
 CMP_OP: "==" | "!=" | "<=" | ">=" | "<" | ">"
 SHIFT_OP.2: "<<" | ">>"

@@ -190,6 +190,32 @@ class Contains(Node):
     mode: str
 
 
+@dataclass(frozen=True)
+class TextPredicate(Node):
+    """``text_match`` / ``phrase_match`` on a VarChar field with enable_match: ``query`` is analyzed
+    with the field's analyzer (its type params, ``params``); ``by`` is the column whose value picks
+    each row's analyzer when the field has a multi-analyzer (None otherwise)."""
+
+    column: Column
+    query: str
+    params: tuple[tuple[str, str], ...]
+    by: Column | None
+
+
+@dataclass(frozen=True)
+class TextMatch(TextPredicate):
+    """Rows holding at least ``min_should_match`` of the query's tokens (1: any of them)."""
+
+    min_should_match: int
+
+
+@dataclass(frozen=True)
+class PhraseMatch(TextPredicate):
+    """Rows holding the query's tokens at their relative positions, each moved by at most ``slop``."""
+
+    slop: int
+
+
 def show(node: Node) -> str:
     """Render a node back to expression text, for error messages."""
     if isinstance(node, Const):
@@ -206,6 +232,11 @@ def show(node: Node) -> str:
         return f"array_length({show(node.operand)})"
     if isinstance(node, Compare):
         return f"{show(node.left)} {node.op} {show(node.right)}"
+    if isinstance(node, TextMatch):
+        option = f", minimum_should_match={node.min_should_match}" if node.min_should_match != 1 else ""
+        return f"text_match({node.column.name}, {_show_value(node.query)}{option})"
+    if isinstance(node, PhraseMatch):
+        return f"phrase_match({node.column.name}, {_show_value(node.query)}, {node.slop})"
     return type(node).__name__.lower()
 
 

@@ -9,7 +9,7 @@ search results go back to clients through :func:`encode_column` and :func:`encod
 from .columns import VALID_SUFFIX, concat_columns, empty_column, num_rows, take_rows, valid_name
 from .decode import decode_insert
 from .encode import decode_ids, encode_column, encode_ids
-from .placeholder import decode_placeholder_group
+from .placeholder import decode_placeholder_group, decode_text_placeholder
 from .vectors import bfloat16_to_float32, float32_to_bfloat16, parse_sparse_rows, sparse_row_bytes
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "decode_ids",
     "decode_insert",
     "decode_placeholder_group",
+    "decode_text_placeholder",
     "empty_column",
     "encode_column",
     "encode_ids",

@@ -4,8 +4,9 @@ This is the proxy's insert pre-execute in one call: match each FieldData to a sc
 (duplicates, unknown names, "$meta" only with dynamic fields on), require every field that
 has neither a default nor nullability, refuse a client primary key under auto_id, run the
 per-type checks of :mod:`.decode_scalar` / :mod:`.decode_vector`, then expand nullable and
-default-valued fields from their ``valid_data`` (clients send only the set values) and check
-every column has ``num_rows`` rows. The result feeds the DML channel and every later role.
+default-valued fields from their ``valid_data`` (clients send only the set values), check
+every column has ``num_rows`` rows and compute the outputs of the schema's BM25 functions (a
+client may not send them). The result feeds the DML channel and every later role.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from pymilvus.grpc_gen import schema_pb2
 from pymilvus.grpc_gen.schema_pb2 import DataType
 
+from common.bm25 import fill_function_outputs
 from common.schema import DYNAMIC_FIELD_NAME, Field, Schema
 
 from ._errors import invalid_msg, mismatch, num_rows_mismatch, plain
@@ -44,7 +46,10 @@ def decode_insert(schema: Schema, fields_data: Sequence[schema_pb2.FieldData], n
         raise invalid_msg(f"can not assign primary field data when auto id enabled and "
                           f"allow_insert_auto_id is false {pk.name}")
     for f in schema.fields:
+        if f.is_function_output and f.name in sent:
+            raise plain("attempt to insert bm25 function output field")
         skipped = (f.is_primary and auto_pk) or f.is_dynamic or (partial_update and not f.is_primary)
+        skipped = skipped or f.is_function_output
         if f.name not in sent and not skipped and f.default_value is None and not f.nullable:
             raise invalid_msg(f"fieldSchema({f.name}) has no corresponding fieldData pass in")
     static = [f.name for f in schema.fields if not f.is_dynamic]
@@ -52,7 +57,7 @@ def decode_insert(schema: Schema, fields_data: Sequence[schema_pb2.FieldData], n
     for f in schema.fields:
         fd = sent.get(f.name)
         if fd is None:
-            if (f.is_primary and auto_pk) or partial_update:
+            if (f.is_primary and auto_pk) or partial_update or f.is_function_output:
                 continue
             column, valid = _missing(f, num_rows)
         else:
@@ -60,6 +65,8 @@ def decode_insert(schema: Schema, fields_data: Sequence[schema_pb2.FieldData], n
         out[f.name] = column
         if f.nullable:
             out[valid_name(f.name)] = valid
+    if schema.functions and not partial_update:  # a partial update computes them after the merge
+        fill_function_outputs(schema, out)
     return out
 
 

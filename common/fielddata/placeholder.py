@@ -64,3 +64,25 @@ def decode_placeholder_group(data: bytes, field: Field) -> np.ndarray:
     if field.dtype in _HALF:
         check_half_finite(rows.view(np.uint16), bfloat=field.dtype == DataType.BFloat16Vector)
     return rows
+
+
+def decode_text_placeholder(data: bytes) -> list[str]:
+    """The texts of a full text search (a BM25 output field is searched with VarChar placeholders)."""
+    try:
+        group = common_pb2.PlaceholderGroup.FromString(data)
+    except DecodeError:
+        raise invalid_msg("failed to unmarshal placeholder group") from None
+    if len(group.placeholders) != 1 or not len(group.placeholders[0].values):
+        raise invalid_msg("please provide varchar/text for BM25 Function based search")
+    placeholder = group.placeholders[0]
+    if placeholder.type != common_pb2.PlaceholderType.VarChar:
+        raise invalid_msg("please provide varchar/text for BM25 Function based search, "
+                          f"got {_placeholder_name(placeholder.type)}")
+    nq = len(placeholder.values)
+    if nq > NQ_LIMIT:
+        raise plain(f"nq (number of search vector per search request) should be in range [1, {NQ_LIMIT}], "
+                    f"but got {nq}")
+    try:
+        return [v.decode("utf-8") for v in placeholder.values]
+    except UnicodeDecodeError:
+        raise invalid_msg("search text must be valid UTF-8") from None

@@ -28,8 +28,9 @@ Columns = dict[str, np.ndarray]
 
 
 def importable_fields(schema: Schema) -> list[Field]:
-    """Fields a file provides: all but the dynamic field and an auto_id primary key."""
-    return [f for f in schema.fields if not f.is_dynamic and not (f.is_primary and f.auto_id)]
+    """Fields a file provides: all but the dynamic field, an auto_id primary key and function outputs."""
+    return [f for f in schema.fields
+            if not f.is_dynamic and not (f.is_primary and f.auto_id) and not f.is_function_output]
 
 
 def check_names(schema: Schema, names: Sequence[str], what: str) -> None:
@@ -40,6 +41,8 @@ def check_names(schema: Schema, names: Sequence[str], what: str) -> None:
     dynamic = schema.dynamic_field
     for name in names:
         f = schema.get(name)
+        if f is not None and f.is_function_output:
+            raise ImportFileError(f"the field '{name}' is output by function, no need to provide")
         if f is None and not (dynamic is not None and name == dynamic.name):
             raise ImportFileError(f"the field '{name}' is not defined in schema, but found in the {what}")
 

@@ -14,9 +14,11 @@ import numpy as np
 from common.errors import invalid
 
 from .base import check_valid, range_search
+from .bm25 import Bm25Params
 from .dtypes import as_binary, as_float32, is_binary, is_dense_float, is_sparse, vector_dim
 from .kernels import binary_knn, empty_result, float_knn, structure_knn
 from .metrics import (
+    BM25,
     COSINE,
     IP,
     JACCARD,
@@ -64,11 +66,14 @@ def brute_force_search(
 
 def _prepare(vectors: Any, queries: Any, metric: str, dtype: int, unit_rows: UnitRows | None) -> tuple[Any, Any, int]:
     if is_sparse(dtype):
+        bm25 = metric == BM25
         csr = SparseRows.from_rows(vectors)
         postings = Postings.build(csr)
         n = len(csr)
         return (
-            lambda q, k, p, v: sparse_knn(postings, n, q, k, v, float(p.get("drop_ratio_search", 0.0))),
+            lambda q, k, p, v: sparse_knn(
+                postings, n, q, k, v, float(p.get("drop_ratio_search", 0.0)), Bm25Params.of(p) if bm25 else None
+            ),
             SparseRows.from_rows(queries),
             n,
         )

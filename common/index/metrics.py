@@ -25,14 +25,16 @@ HAMMING = "HAMMING"
 JACCARD = "JACCARD"
 SUBSTRUCTURE = "SUBSTRUCTURE"
 SUPERSTRUCTURE = "SUPERSTRUCTURE"
+BM25 = "BM25"  # sparse rows of term frequencies scored with Okapi BM25 (common/index/bm25.py)
 
 FLOAT_METRICS: tuple[str, ...] = (L2, IP, COSINE)
 BINARY_METRICS: tuple[str, ...] = (HAMMING, JACCARD)
-SPARSE_METRICS: tuple[str, ...] = (IP,)
+SPARSE_METRICS: tuple[str, ...] = (IP, BM25)
 STRUCTURE_METRICS: tuple[str, ...] = (SUBSTRUCTURE, SUPERSTRUCTURE)  # BIN_FLAT only
 
 _ASCENDING = {
-    L2: True, HAMMING: True, JACCARD: True, SUBSTRUCTURE: True, SUPERSTRUCTURE: True, IP: False, COSINE: False
+    L2: True, HAMMING: True, JACCARD: True, SUBSTRUCTURE: True, SUPERSTRUCTURE: True, IP: False, COSINE: False,
+    BM25: False,
 }
 
 
@@ -75,6 +77,8 @@ def resolve_metric(metric_type: str | None, dtype: int) -> str:
     supported = metrics_for(dtype)
     if dtype == BINARY_VECTOR and metric in STRUCTURE_METRICS:
         return metric  # only BIN_FLAT takes them: its IndexSpec lists them, the other specs refuse
+    if metric == BM25 and is_dense_float(dtype):
+        raise invalid("float vector index does not support metric type: BM25")
     if metric not in supported:
         raise invalid(f"metric type {metric} not found or not supported, supported: [{' '.join(supported)}]")
     return metric

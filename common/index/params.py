@@ -62,6 +62,9 @@ _NPROBE = Rule("nprobe", int, 1, 65536, 8)
 _EF = Rule("ef", int, 1, INT_MAX)
 _DROP_BUILD = Rule("drop_ratio_build", float, 0.0, 1.0, 0.0, hi_open=True)
 _DROP_SEARCH = Rule("drop_ratio_search", float, 0.0, 1.0, 0.0, hi_open=True)
+# BM25 (knowhere's ranges); filled with Milvus's defaults for a BM25 function's output field by the proxy
+_BM25 = (Rule("bm25_k1", float, 0.0, 3.0), Rule("bm25_b", float, 0.0, 1.0), Rule("bm25_avgdl", float, 1.0, math.inf))
+_AVGDL = Rule("bm25_avgdl", float, 0.0, math.inf)  # set by the shard leader for a BM25 search
 _RANGE = (Rule("radius", float, -math.inf, math.inf), Rule("range_filter", float, -math.inf, math.inf))
 # Quantised IVF indexes can re-rank their candidates with a finer copy of the vectors (knowhere's
 # "refine"): IVF_RABITQ keeps one when refine=true and refine_type names its precision.
@@ -126,14 +129,14 @@ SPECS: dict[str, IndexSpec] = {
         ),
         IndexSpec("BIN_FLAT", _BIN, BINARY_METRICS + STRUCTURE_METRICS, (), _RANGE),
         IndexSpec("BIN_IVF_FLAT", _BIN, BINARY_METRICS, (_NLIST,), (_NPROBE, *_RANGE)),
-        IndexSpec("SPARSE_INVERTED_INDEX", _SPARSE, SPARSE_METRICS, (_DROP_BUILD,), (_DROP_SEARCH,)),
-        IndexSpec("SPARSE_WAND", _SPARSE, SPARSE_METRICS, (_DROP_BUILD,), (_DROP_SEARCH,)),
+        IndexSpec("SPARSE_INVERTED_INDEX", _SPARSE, SPARSE_METRICS, (_DROP_BUILD, *_BM25), (_DROP_SEARCH, _AVGDL)),
+        IndexSpec("SPARSE_WAND", _SPARSE, SPARSE_METRICS, (_DROP_BUILD, *_BM25), (_DROP_SEARCH, _AVGDL)),
         IndexSpec(
             "AUTOINDEX",
             frozenset(VECTOR_TYPES),
             FLOAT_METRICS,
             (),
-            (Rule("level", int, 1, 10, 1), _EF, _NPROBE, _DROP_SEARCH, *_RANGE),
+            (Rule("level", int, 1, 10, 1), _EF, _NPROBE, _DROP_SEARCH, _AVGDL, *_RANGE),
             extra_metrics={BINARY_VECTOR: BINARY_METRICS, SPARSE_FLOAT_VECTOR: SPARSE_METRICS},
         ),
     )
@@ -198,11 +201,14 @@ def _coerce(rule: Rule, value: Any) -> Any:
     except (TypeError, ValueError):
         raise invalid(f"invalid {rule.name}: {value}, must be a {rule.kind.__name__}") from None
     if math.isnan(num) or num < rule.lo or num > rule.hi or (rule.hi_open and num >= rule.hi):
-        raise _out_of_range(rule)
+        raise _out_of_range(rule, value)
     return num
 
 
-def _out_of_range(rule: Rule) -> MilvusError:
+def _out_of_range(rule: Rule, value: Any = None) -> MilvusError:
+    if rule.name.startswith("bm25_"):  # knowhere's config check, as Milvus reports it
+        return MilvusError(Code.PARAMETER_INVALID, f"param '{rule.name}' ({value}) should be in range "
+                                                   f"[{rule.lo:f}, {rule.hi:f}]: invalid parameter")
     return MilvusError(Code.PARAMETER_INVALID, f"{rule.name} out of range: [{_fmt(rule.lo)}, {_fmt(rule.hi)}]")
 
 
@@ -280,6 +286,8 @@ def validate_index_params(
     if spec.name == "AUTOINDEX":
         engine, engine_params = AUTOINDEX_ENGINE[dtype]
         out.update(engine_params)
+        if dtype == SPARSE_FLOAT_VECTOR:
+            out.update(_apply(_BM25, flat, fill_defaults=False))
     out["metric_type"] = metric
     return out
 

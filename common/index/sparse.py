@@ -5,7 +5,9 @@ the index, to posting lists sorted by dimension. A query gathers the postings of
 dimensions with vectorised slicing and sums the products with ``np.bincount``, so the cost
 is proportional to the postings touched, with no Python loop over rows. Only rows sharing
 at least one dimension with the query are results, as in Milvus. SPARSE_WAND is served by
-the same exact scorer (WAND is a pruning strategy; results are the same or better).
+the same exact scorer (WAND is a pruning strategy; results are the same or better). With the
+BM25 metric the rows are term frequencies and each posting's value is saturated by the row's
+length before the sum (common/index/bm25.py); the query weights are then the terms' IDFs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from common.errors import invalid
 
 from .base import VectorIndex, array_from, as_buffer, register
+from .bm25 import Bm25Params, row_lengths
 from .kernels import empty_result, slice_positions, topk_rows
 
 
@@ -69,6 +72,13 @@ class Postings:
 
     def __init__(self, terms: np.ndarray, starts: np.ndarray, rows: np.ndarray, vals: np.ndarray) -> None:
         self.terms, self.starts, self.rows, self.vals = terms, starts, rows, vals
+        self._row_len: np.ndarray | None = None
+
+    def row_len(self, n: int) -> np.ndarray:
+        """Each row's token count (BM25's document length), computed once."""
+        if self._row_len is None or len(self._row_len) != n:
+            self._row_len = row_lengths(self.rows, self.vals, n)
+        return self._row_len
 
     @classmethod
     def build(cls, csr: SparseRows, drop_ratio: float = 0.0) -> Postings:
@@ -82,8 +92,11 @@ class Postings:
         starts = np.append(first, len(sorted_idx)).astype(np.int64)
         return cls(terms.astype(np.uint32), starts, rows[order].astype(np.int64), vals[order].astype(np.float32))
 
-    def score(self, q_idx: np.ndarray, q_val: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores float64 (n,), touched bool (n,)) of one query against every row."""
+    def score(
+        self, q_idx: np.ndarray, q_val: np.ndarray, n: int, bm25: Bm25Params | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores float64 (n,), touched bool (n,)) of one query against every row; ``bm25``: score
+        the postings as term frequencies (the query values being the terms' IDFs)."""
         pos = np.searchsorted(self.terms, q_idx)
         hit = pos < len(self.terms)
         hit[hit] = self.terms[pos[hit]] == q_idx[hit]
@@ -92,7 +105,11 @@ class Postings:
         lengths = self.starts[pos + 1] - starts
         gather = slice_positions(starts, lengths)
         rows = self.rows[gather]
-        contrib = self.vals[gather].astype(np.float64) * np.repeat(weights, lengths)
+        vals = self.vals[gather]
+        if bm25 is not None:
+            contrib = bm25.saturate(vals, self.row_len(n)[rows]) * np.repeat(weights.astype(np.float64), lengths)
+        else:
+            contrib = vals.astype(np.float64) * np.repeat(weights, lengths)
         return np.bincount(rows, weights=contrib, minlength=n), np.bincount(rows, minlength=n) > 0
 
 
@@ -105,14 +122,15 @@ def _drop_query(q_idx: np.ndarray, q_val: np.ndarray, ratio: float) -> tuple[np.
 
 
 def sparse_knn(
-    postings: Postings, n: int, queries: SparseRows, k: int, valid: np.ndarray | None, drop_ratio: float = 0.0
+    postings: Postings, n: int, queries: SparseRows, k: int, valid: np.ndarray | None, drop_ratio: float = 0.0,
+    bm25: Bm25Params | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k by inner product (descending); rows sharing no dimension are not results."""
+    """Exact top-k by inner product or BM25 (descending); rows sharing no dimension are not results."""
     nq = len(queries)
     dist, labels = empty_result(nq, k, False)
     for qi in range(nq):
         q_idx, q_val = _drop_query(*queries.row(qi), drop_ratio)
-        scores, touched = postings.score(q_idx, q_val, n)
+        scores, touched = postings.score(q_idx, q_val, n, bm25)
         if valid is not None:
             touched &= valid
         masked = np.where(touched, scores, -np.inf).astype(np.float32)[None, :]
@@ -154,7 +172,8 @@ class SparseIndex(VectorIndex):
     def _knn(
         self, q: SparseRows, k: int, params: dict[str, Any], valid: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        return sparse_knn(self.postings, self.count, q, k, valid, float(params.get("drop_ratio_search", 0.0)))
+        bm25 = Bm25Params.of(params, self.build_params) if self.metric_type == "BM25" else None
+        return sparse_knn(self.postings, self.count, q, k, valid, float(params.get("drop_ratio_search", 0.0)), bm25)
 
     def _payload(self) -> tuple[dict[str, Any], dict[str, bytes | memoryview]]:
         p = self.postings

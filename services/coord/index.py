@@ -17,6 +17,7 @@ from pymilvus.grpc_gen.schema_pb2 import DataType
 from common.errors import Code, MilvusError, invalid
 from common.index import validate_index_params
 from common.rpc import rpc
+from common.schema import Field, Schema
 from services.coord.context import CoordContext
 from services.coord.json_index import (
     display_field_name,
@@ -76,6 +77,7 @@ class IndexCoord:
                 metric = ""
                 normalised = {"engine": resolve_scalar_index(index_type, field)}
             else:
+                bm25_defaults(coll.parsed_schema, field, user)
                 metric = user.get("metric_type", "COSINE" if index_type == "AUTOINDEX" else "")
                 if not metric:
                     raise invalid("metric type not set for vector index")
@@ -177,6 +179,7 @@ class IndexCoord:
                         "field_name": self.field_name_of(idx),
                         "field_id": idx.field_id,
                         "params": idx.user_params,
+                        "build_params": idx.params,  # normalised (BM25's k1/b reach searches from here)
                         "total_rows": total + growing,
                         "indexed_rows": indexed,
                         "pending_index_rows": total - indexed,
@@ -351,3 +354,25 @@ class IndexCoord:
             for si in builds
             if si.index_id in self.cat.indexes
         ]
+
+
+_BM25_DEFAULTS = (("bm25_k1", "1.2"), ("bm25_b", "0.75"), ("bm25_avgdl", "100"))
+
+
+def bm25_defaults(schema: Schema, field: Field, user: dict[str, str]) -> None:
+    """Milvus's parseFunctionParamsToIndex: a BM25 output field's index is BM25 with k1/b/avgdl
+    defaults; the BM25 metric on any other sparse field is refused."""
+    fn = schema.function_of_output(field.name) if field.is_function_output else None
+    metric = user.get("metric_type", "").upper()
+    if fn is None or not fn.is_bm25:
+        if metric == "BM25" and field.dtype == DataType.SparseFloatVector:
+            raise invalid("only BM25 Function output field support BM25 metric type: invalid parameter"
+                          "[expected=valid index params][actual=invalid index params]")
+        return
+    for key, value in _BM25_DEFAULTS:
+        user.setdefault(key, value)
+    if not metric:
+        user["metric_type"] = "BM25"
+    elif metric != "BM25":
+        raise MilvusError(Code.PARAMETER_INVALID,
+                          f"index metric type of BM25 function output field must be BM25, got {user['metric_type']}")

@@ -9,6 +9,7 @@ from pymilvus.grpc_gen import milvus_pb2
 from pymilvus.grpc_gen.schema_pb2 import DataType
 
 from common import msgs
+from common.bm25 import fill_function_outputs
 from common.channels import pchannel_of
 from common.codec import pack
 from common.errors import Code, MilvusError, invalid
@@ -80,6 +81,7 @@ class DmlHandlers:
             stored = self._stored_rows(meta, columns[pk.name])
             existing = len(stored[pk.name]) if stored else 0
             columns = merge_partial(schema, columns, stored, ops)
+            fill_function_outputs(schema, columns)  # from the merged text
         first = int(self.ctx.coord.call("alloc_ids", count=n))
         row_ids = np.arange(first, first + n, dtype=np.int64)
         old_pks = columns.get(pk.name) if upsert else None

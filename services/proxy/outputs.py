@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pymilvus.grpc_gen import schema_pb2
 
-from common.errors import invalid
+from common.errors import Code, MilvusError, invalid
 from common.fielddata import encode_column
 from common.schema import Schema
 from common.timestamptz import check_timezone
@@ -27,6 +27,12 @@ class OutputPlan:
     dynamic_keys: list[str] = field(default_factory=list)  # $meta keys asked for by name
     whole_meta: bool = False  # every dynamic key ("*" or "$meta")
     timezone: str = ""  # Timestamptz output: the request's ``timezone``, else the collection's
+
+
+def _hidden(schema: Schema, name: str) -> bool:
+    """A BM25 function's output: Milvus never returns its raw rows (CanRetrieveRawFieldData)."""
+    fn = schema.function_of_output(name) if schema.functions else None
+    return fn is not None and fn.is_bm25
 
 
 def plan_outputs(schema: Schema, requested: list[str], include_pk: bool, timezone: str = "") -> OutputPlan:
@@ -47,11 +53,13 @@ def plan_outputs(schema: Schema, requested: list[str], include_pk: bool, timezon
             for f in schema.fields:
                 if f.is_dynamic:
                     whole = True
-                elif f.name not in fetch:
+                elif f.name not in fetch and not _hidden(schema, f.name):
                     fetch.append(f.name)
                     names.append(f.name)
             continue
         found = schema.get(name)
+        if found is not None and _hidden(schema, name):
+            raise MilvusError(Code.PARAMETER_INVALID, f"not allowed to retrieve raw data of field {name}")
         if found is not None and not found.is_dynamic:
             if name not in fetch:
                 fetch.append(name)

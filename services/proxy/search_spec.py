@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from common.bm25 import query_terms
 from common.errors import Code, MilvusError, invalid
-from common.fielddata import decode_placeholder_group
+from common.fielddata import decode_placeholder_group, decode_text_placeholder
 from common.index import metric_ascending, validate_search_params, widen_candidate_lists
 from common.reduce import Hits, merge_hits
 from common.schema import Field
@@ -160,6 +161,9 @@ def _validate_plan(
     if isinstance(inner, dict):
         sp.update(inner)
     search_params = validate_search_params(index_type, sp, k=topk)
+    if metric.upper() == "BM25":  # unindexed (growing) segments score with the index's k1 and b
+        built = found[0].get("build_params") or {}
+        search_params.update({k: built[k] for k in ("bm25_k1", "bm25_b") if k in built})
     return SearchPlan(anns, fld, metric, index_type, topk, offset, round_decimal, search_params)
 
 
@@ -178,6 +182,9 @@ def parse_ann(
     plan = _plan(ctx, meta, params, advanced)
     if queries_of is not None:
         queries = queries_of(plan.field)
+    elif (fn := meta.schema.function_of_output(plan.anns)) is not None and fn.is_bm25:
+        texts = decode_text_placeholder(request.placeholder_group)
+        queries = query_terms(meta.schema.field(fn.input_names[0]), texts, params.get("analyzer_name") or None)
     else:
         queries = decode_placeholder_group(request.placeholder_group, plan.field)
     cached = {f.name: getattr(plan, f.name) for f in dataclasses.fields(SearchPlan)}

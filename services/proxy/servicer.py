@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pymilvus.grpc_gen import milvus_pb2_grpc
 
+from services.proxy.analyzer_api import AnalyzerHandlers
 from services.proxy.auth import install as install_auth
 from services.proxy.compaction import CompactionHandlers
 from services.proxy.context import ProxyContext
@@ -29,6 +30,7 @@ from services.proxy.status import all_methods, unimplemented
 
 
 class MilvusServicer(
+    AnalyzerHandlers,
     ImportHandlers,
     CompactionHandlers,
     RbacHandlers,
@@ -48,7 +50,7 @@ def _fill_unimplemented() -> None:
             setattr(MilvusServicer, name, unimplemented(name))
 
 
-_HANDLERS = (ImportHandlers, AlterHandlers,
+_HANDLERS = (AnalyzerHandlers, ImportHandlers, AlterHandlers,
              DdlHandlers, IndexLoadHandlers, DmlHandlers, DqlHandlers, MiscHandlers, CompactionHandlers, RbacHandlers,
              ReplicaHandlers, ResourceGroupHandlers)
 _IMPLEMENTED = {

@@ -29,11 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from common.bm25 import CorpusStats, idf_weighted, query_term_ids
 from common.errors import Code, MilvusError
 from common.expr import Filter
 from common.reduce import Hits
 from common.rpc import Router
 from common.storage.base import ObjectStorage
+from services.querynode.bm25_stats import shard_stats
 from services.querynode.channel import ChannelServer
 from services.querynode.delete_log import Deletes, select
 from services.querynode.pk_oracle import PkOracle
@@ -223,10 +225,38 @@ class ShardDelegator:
         tsafe = self.channel.wait_tsafe(max(guarantee_ts, read_ts), timeout)
         return read_ts if read_ts > 0 else tsafe
 
+    def _bm25_stats(self, by_node: dict[str, list[int]], field: str, terms: list[int]) -> CorpusStats:
+        """The shard's corpus statistics for ``terms``: every segment of every partition, growing
+        ones here and sealed ones wherever they are served (Milvus's per-shard IDF oracle)."""
+
+        def local(sids: list[int]) -> dict[str, Any]:
+            segs = self.channel.growing_segments([]) + self.store.pick(self.vchannel, sids, None)
+            return shard_stats(segs, field, terms).to_wire()
+
+        total = CorpusStats()
+        for wire in self._fan(by_node, local, "bm25_stats_segments", {"field": field, "terms": terms}):
+            total.add(CorpusStats.from_wire(wire))
+        return total
+
+    def _bm25_queries(self, by_node: dict[str, list[int]], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """A full text search's term counts weighted by the shard's IDFs, with its avgdl (None: the
+        shard has no text yet, so nothing can match, as Milvus skips the search)."""
+        queries = kwargs["queries"]
+        stats = self._bm25_stats(by_node, str(kwargs["field"]), query_term_ids(queries))
+        if stats.avgdl <= 0:
+            return None
+        params = dict(kwargs.get("params") or {}, bm25_avgdl=stats.avgdl)
+        return dict(kwargs, queries=idf_weighted(queries, stats), params=params)
+
     def search(self, guarantee_ts: int, timeout: float, partition_ids: list[int], flt: FilterFn,
                kwargs: dict[str, Any], read_ts: int = 0) -> list[Hits]:
         query_ts = self._query_ts(guarantee_ts, read_ts, timeout)
         parts, by_node = self._plan(partition_ids)
+        if str(kwargs.get("metric", "")).upper() == "BM25":
+            weighted = self._bm25_queries(by_node, kwargs)
+            if weighted is None:
+                return []
+            kwargs = weighted
         f = flt(kwargs.get("expr", ""), kwargs.get("expr_params"))
 
         def local(sids: list[int]) -> list[Hits]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from common.expr import Filter
 from common.expr.nodes import And, Column, Compare, Const, InList, Kind, Node
+from common.expr.textindex import TextLookup, restrict
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 EXACT_FLOAT = 2**53  # beyond this, int-vs-float comparisons round; the index then declines
@@ -160,13 +161,16 @@ def _lookup(item: Node, indexes: dict[str, SortedIndex]) -> tuple[SortedIndex, R
 
 
 def indexed_filter(
-    flt: Filter, indexes: dict[str, SortedIndex], cols: dict[str, np.ndarray], n: int
+    flt: Filter, indexes: dict[str, SortedIndex], cols: dict[str, np.ndarray], n: int,
+    text: TextLookup | None = None,
 ) -> np.ndarray | None:
     """The filter's row mask through a sorted index, or None when a scan is the better way.
 
     Of the top-level ``and`` terms the index can answer, the most selective one is looked up
     (range terms on one field, such as ``a < x < b``, are intersected first); the remaining
-    terms are evaluated on the rows it found only.
+    terms are evaluated on the rows it found only. A sorted index answers comparisons and
+    ``in`` lists only: a text_match / phrase_match on an indexed field is one of the remaining
+    terms, answered by ``text`` (the segment's text indexes, for the segment's first ``n`` rows).
     """
     root = flt.root
     if root is None or not indexes:
@@ -200,7 +204,7 @@ def indexed_filter(
         node = rest[0] if len(rest) == 1 else And(Kind.BOOL, "Bool", tuple(rest))
         sub = Filter(flt.expr, node, None)
         gathered = {name: cols[name][:n][rows] for name in sub.fields if name in cols}
-        rows = rows[sub.evaluate(gathered, len(rows))]
+        rows = rows[sub.evaluate(gathered, len(rows), None if text is None else restrict(text, rows))]
     mask = np.zeros(n, dtype=bool)
     mask[rows] = True
     return mask

@@ -6,23 +6,29 @@ rows older than T less the TTL, and a TruncateCollection hides every row up to i
 A field added to the collection after rows were written reads, on those rows, as its default
 or null (:meth:`Segment.adopt_schema`). Growing and sealed segments share this class; sealed ones may carry
 a vector index per field (the others are searched exactly) and sorted scalar indexes that
-selective filters use instead of a column scan.
+selective filters use instead of a column scan. Both kinds keep, per text field that a
+text_match / phrase_match filters, an inverted index built at the first such filter and extended
+by the rows appended since at each later one (``text_indexes``, common/expr/textindex.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from common.collection_props import expire_ts, missing_column
 from common.expr import Filter
+from common.expr.textindex import TextIndexes
 from common.index import VectorIndex, brute_force_search, metric_ascending
 from common.index.unit_rows import UnitRows
 from common.reduce import Hits, empty_hits
 from common.schema import Schema
 from services.querynode.columns import ColumnStore
+
+if TYPE_CHECKING:
+    from services.querynode.bm25_stats import TermCounts
 from services.querynode.scalar_index import SortedIndex, indexed_filter
 
 TS = "__ts"
@@ -63,6 +69,11 @@ class Segment:
     _pk_order: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
     # per vector field searched with COSINE while unindexed: its rows normalised (common/index/unit_rows.py)
     _unit: dict[str, UnitRows] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # per text field filtered with text_match / phrase_match: its inverted index, extended as rows
+    # arrive (common/expr/textindex.py)
+    text_indexes: TextIndexes = field(default_factory=TextIndexes, init=False, repr=False, compare=False)
+    # per BM25 output field: its term counts, for the shard's corpus statistics (bm25_stats.py)
+    bm25_counts: dict[str, TermCounts] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.store.n:
@@ -203,9 +214,10 @@ class Segment:
         if fresh is not None:
             mask = fresh if mask is None else mask & fresh
         if flt is not None:
-            fmask = indexed_filter(flt, self.scalar_indexes, cols, n) if self.scalar_indexes else None
+            text = self.text_indexes.lookup(cols, n)
+            fmask = indexed_filter(flt, self.scalar_indexes, cols, n, text) if self.scalar_indexes else None
             if fmask is None:
-                fmask = flt.evaluate({k: v[:n] for k, v in cols.items() if k in flt.fields}, n)
+                fmask = flt.evaluate({k: v[:n] for k, v in cols.items() if k in flt.fields}, n, text)
             mask = fmask if mask is None else mask & fmask
         return mask
 
@@ -286,7 +298,8 @@ class Segment:
         indexes = list(self.indexes.values()) + list(self.scalar_indexes.values())
         pk_order = sum(int(a.nbytes) for a in self._pk_order) if self._pk_order is not None else 0
         unit = sum(u.nbytes() for u in list(self._unit.values()))
-        return self.store.nbytes() + sum(i.memory_bytes() for i in indexes) + pk_order + unit
+        text = self.text_indexes.nbytes()
+        return self.store.nbytes() + sum(i.memory_bytes() for i in indexes) + pk_order + unit + text
 
 
 def _pk_dtype(pks: np.ndarray | None) -> np.dtype:

@@ -25,6 +25,7 @@ from common.reduce import Hits
 from common.rpc import Router, rpc
 from common.schema import Schema
 from common.storage.base import ObjectStorage
+from services.querynode.bm25_stats import shard_stats
 from services.querynode.channel import ChannelServer
 from services.querynode.delegator import FilterFn, ShardDelegator
 from services.querynode.loader import estimate_bytes, load_segment
@@ -326,6 +327,14 @@ class QueryNode:
         coll = _collection_of(vchannel)
         flt = self._filter(coll, schema, kwargs.get("expr", ""), kwargs.get("expr_params"))
         return merge_search(search_segments(segs, query_ts, flt, kwargs), kwargs)
+
+    @rpc
+    def bm25_stats_segments(
+        self, vchannel: str, segment_ids: list[int], field: str, terms: list[int]
+    ) -> dict[str, Any]:
+        """BM25 corpus statistics of the sealed segments this worker serves for a shard leader."""
+        segs = self.store.pick(vchannel, [int(s) for s in segment_ids], None)
+        return shard_stats(segs, field, [int(t) for t in terms]).to_wire()
 
     @rpc
     def query_segments(

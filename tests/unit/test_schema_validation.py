@@ -198,12 +198,14 @@ def test_varchar_pk_may_be_auto_id() -> None:
     assert Schema.from_proto(proto).primary.auto_id
 
 
-def test_functions_are_not_supported_yet() -> None:
+def test_functions_other_than_bm25_are_not_supported() -> None:
     proto = _base()
-    proto.functions.add(name="bm25", type=schema_pb2.FunctionType.BM25)
+    proto.functions.add(name="embed", type=schema_pb2.FunctionType.TextEmbedding, input_field_names=["a"],
+                        output_field_names=["b"])
     with pytest.raises(MilvusError) as err:
         Schema.from_proto(proto)
     assert err.value.code == Code.UNIMPLEMENTED
+    assert "TextEmbedding functions are not supported by Quiver" in err.value.message
 
 
 def test_alias_wording() -> None:
