@@ -61,14 +61,20 @@ class FieldAnalyzers:
         return found if found is not None else self.analyzers["default"]
 
 
-def _runtime_multi(params: str) -> FieldAnalyzers:
-    """``multi_analyzer_params`` as the BM25 function runner reads them (already validated)."""
+def _json_object(params: str) -> dict[str, Any]:
+    """``multi_analyzer_params`` decoded as Go decodes it into a map[string]json.RawMessage."""
     try:
         m = json.loads(params)
     except ValueError as err:
         raise plain(str(err)) from None
     if not isinstance(m, dict):
         raise plain(f"json: cannot unmarshal {go_json_kind(m)} into Go value of type map[string]json.RawMessage")
+    return m
+
+
+def _runtime_multi(params: str) -> FieldAnalyzers:
+    """``multi_analyzer_params`` as the BM25 function runner reads them (already validated)."""
+    m = _json_object(params)
     if "by_field" not in m:
         raise plain("bm25 function with multi analyzer must have by_field param in multi_analyzer_params")
     by_field = m["by_field"]
@@ -111,12 +117,7 @@ def field_analyzers(type_params: Mapping[str, str]) -> FieldAnalyzers:
 
 def _multi_analyzer_specs(params: str, fields: Mapping[str, int], collection: str) -> list[tuple[str, str]]:
     """rootcoord ``validateMultiAnalyzerParams``: the (name, params JSON) of each analyzer."""
-    try:
-        m = json.loads(params)
-    except ValueError as err:
-        raise plain(str(err)) from None
-    if not isinstance(m, dict):
-        raise plain(f"json: cannot unmarshal {go_json_kind(m)} into Go value of type map[string]json.RawMessage")
+    m = _json_object(params)
     if "by_field" not in m:
         raise plain("multi analyzer params now must set by_field to specify with field decide analyzer")
     by_field = m["by_field"]

@@ -26,10 +26,10 @@ from common.index.unit_rows import UnitRows
 from common.reduce import Hits, empty_hits
 from common.schema import Schema
 from services.querynode.columns import ColumnStore
+from services.querynode.scalar_index import SortedIndex, indexed_filter
 
 if TYPE_CHECKING:
     from services.querynode.bm25_stats import TermCounts
-from services.querynode.scalar_index import SortedIndex, indexed_filter
 
 TS = "__ts"
 DELETED = "__del"  # delete timestamp of the row, 0 when never deleted

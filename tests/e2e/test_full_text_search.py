@@ -22,6 +22,7 @@ from pymilvus.client.prepare import Prepare
 from pymilvus.grpc_gen import milvus_pb2, schema_pb2
 
 from common.fielddata.vectors import sparse_row_bytes
+from tests.e2e.rest_call import post_v2
 from tests.e2e.search_data import wait_indexed
 
 pytestmark = pytest.mark.e2e
@@ -246,3 +247,28 @@ def test_bad_schemas_and_indexes_are_refused(server: Any) -> None:
         c.create_index("fts_idx", index)
     assert c.list_indexes("fts_idx") == []
     c.drop_collection("fts_idx")
+
+
+def test_rest_create_insert_and_search_text(server: Any) -> None:
+    fields = [
+        {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+        {"fieldName": "text", "dataType": "VarChar",
+         "elementTypeParams": {"max_length": 200, "enable_analyzer": True, "enable_match": True}},
+        {"fieldName": "sparse", "dataType": "SparseFloatVector"},
+    ]
+    function = {"name": "bm25", "type": "BM25", "inputFieldNames": ["text"], "outputFieldNames": ["sparse"]}
+    made = post_v2(server, "collections/create", {
+        "collectionName": "fts_rest", "schema": {"fields": fields, "functions": [function]},
+        "indexParams": [{"fieldName": "sparse", "indexName": "sparse", "metricType": "BM25",
+                         "params": {"index_type": "SPARSE_INVERTED_INDEX"}}]})
+    assert made["code"] == 0, made
+    rows = [{"id": 1, "text": "wax wbx wcx"}, {"id": 2, "text": "wax"}, {"id": 3, "text": "wdx"}]
+    assert post_v2(server, "entities/insert", {"collectionName": "fts_rest", "data": rows})["code"] == 0
+    found = post_v2(server, "entities/search", {"collectionName": "fts_rest", "data": ["wax"], "annsField": "sparse",
+                                                "limit": 5, "outputFields": ["text"]})
+    assert found["code"] == 0, found
+    assert [r["id"] for r in found["data"]] == [2, 1]  # the shorter document ranks first
+    matched = post_v2(server, "entities/query", {"collectionName": "fts_rest", "filter": "text_match(text, 'wdx')",
+                                                 "outputFields": ["id"]})
+    assert [r["id"] for r in matched["data"]] == [3], matched
+    post_v2(server, "collections/drop", {"collectionName": "fts_rest"})

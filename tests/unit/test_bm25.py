@@ -166,3 +166,15 @@ def test_fill_function_outputs_of_a_partial_column_set() -> None:
     cols = {"id": np.arange(2), "text": np.array(["a b", "b"], dtype=object)}
     fill_function_outputs(schema, cols)
     assert cols["sparse"][1] == {token_hash("b"): 1.0}
+
+
+def test_imports_compute_the_output_and_refuse_it_in_files() -> None:
+    from common.imports.assemble import assemble, check_names, importable_fields
+    from common.imports.errors import ImportFileError
+
+    schema = _schema()
+    assert "sparse" not in [f.name for f in importable_fields(schema)]
+    cols = assemble(schema, {"id": [1, 2], "text": ["fox fox", None]}, 2)
+    assert cols["sparse"][0] == {token_hash("fox"): 2.0} and cols["sparse"][1] == {}
+    with pytest.raises(ImportFileError, match="the field 'sparse' is output by function, no need to provide"):
+        check_names(schema, ["id", "text", "sparse"], "file")
