@@ -49,6 +49,9 @@ class TermCounts:
             self.tokens += float(csr.values.astype(np.float64).sum())
             self.covered = n
 
+    def nbytes(self) -> int:
+        return int(self.terms.nbytes + self.df.nbytes)
+
     def stats(self, terms: Sequence[int]) -> CorpusStats:
         asked = np.asarray(terms, dtype=np.int64)
         pos = np.searchsorted(self.terms, asked)

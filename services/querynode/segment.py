@@ -298,7 +298,7 @@ class Segment:
         indexes = list(self.indexes.values()) + list(self.scalar_indexes.values())
         pk_order = sum(int(a.nbytes) for a in self._pk_order) if self._pk_order is not None else 0
         unit = sum(u.nbytes() for u in list(self._unit.values()))
-        text = self.text_indexes.nbytes()
+        text = self.text_indexes.nbytes() + sum(c.nbytes() for c in list(self.bm25_counts.values()))
         return self.store.nbytes() + sum(i.memory_bytes() for i in indexes) + pk_order + unit + text
 
 

@@ -34,6 +34,8 @@ from services.querynode.segment import Segment
 from services.querynode.worker import SealedStore, merge_query, merge_search, query_segments, search_segments
 
 log = logging.getLogger(__name__)
+# compile_filter errors that are the plan parser's own (what Milvus wraps as "failed to create query plan")
+_PLAN_ERRORS = ("cannot parse expression: ", "predicate is not a boolean expression: ")
 
 
 class QueryNode:
@@ -268,7 +270,13 @@ class QueryNode:
             if flt is not None:
                 self._filters.move_to_end(key)
                 return flt
-        flt = compile_filter(expr, schema, params)
+        try:
+            flt = compile_filter(expr, schema, params)
+        except MilvusError as err:
+            if not err.message.startswith(_PLAN_ERRORS):
+                raise
+            # Milvus's proxy wraps the plan parser's errors of a search or query so
+            raise MilvusError(err.code, f"failed to create query plan: {err.message}: invalid parameter") from None
         with self._lock:
             self._filters[key] = flt
             if len(self._filters) > 256:

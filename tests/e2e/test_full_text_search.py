@@ -17,7 +17,15 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
+from pymilvus import (
+    AnnSearchRequest,
+    DataType,
+    Function,
+    FunctionType,
+    MilvusClient,
+    MilvusException,
+    RRFRanker,
+)
 from pymilvus.client.prepare import Prepare
 from pymilvus.grpc_gen import milvus_pb2, schema_pb2
 
@@ -145,6 +153,17 @@ def test_text_match_and_hybrid_with_bm25(server: Any) -> None:
     assert got == holding
     res = c.search(name, data=["wbx wax"], anns_field="sparse", limit=50, filter="text_match(text, 'wgz')")
     assert res[0] and all("wgz" in (corpus[h["id"]] or "").split() for h in res[0])
+    # hybrid: a BM25 sub-request and a dense one, fused by RRF (k=60) over their own rankings
+    text_hits = [h["id"] for h in c.search(name, data=["wbx"], anns_field="sparse", limit=5)[0]]
+    dense_hits = [h["id"] for h in c.search(name, data=[[7.0, 0.0]], anns_field="v", limit=5)[0]]
+    fused = c.hybrid_search(name, [AnnSearchRequest(["wbx"], "sparse", {}, limit=5),
+                                   AnnSearchRequest([[7.0, 0.0]], "v", {}, limit=5)], RRFRanker(60), limit=5)
+    rrf: dict[int, float] = {}
+    for hits in (text_hits, dense_hits):
+        for rank, pk in enumerate(hits):
+            rrf[pk] = rrf.get(pk, 0.0) + 1.0 / (60 + rank + 1)
+    assert [h["distance"] for h in fused[0]] == pytest.approx(sorted(rrf.values(), reverse=True)[:5], rel=1e-5)
+    assert {h["id"] for h in fused[0]} <= set(rrf)
     c.drop_collection(name)
 
 
