@@ -22,6 +22,8 @@ from common.schema import Field
 from common.timestamptz import with_request_zone
 from services.proxy.context import ProxyContext, db_of
 from services.proxy.grouping import GroupSpec, grouped_hits, parse_group
+from services.proxy.highlight import extend_fetch
+from services.proxy.highlight import prepare as prepare_highlighter
 from services.proxy.hybrid import parse_rank, rank_from_function, rerank
 from services.proxy.iterators import iterator_page, parse_iterator_v2
 from services.proxy.meta_cache import CollectionMeta
@@ -83,6 +85,7 @@ class DqlHandlers:
         iterator = bool_param({kv.key: kv.value for kv in request.search_params}, "iterator")
         ids = requested_ids(request)
         by_pk: list[PkQueries] = []
+        highlighter = prepare_highlighter(schema, request)  # Milvus checks it before the metric
         if ids is None:
             ann = parse_ann(self.ctx, meta, request)
             partition_ids = self._partitions(meta, request.partition_names)
@@ -102,6 +105,8 @@ class DqlHandlers:
         it = parse_iterator_v2(ann.params, group is not None, ann.offset)
         tz = ann.params.get("timezone", "")
         plan = plan_outputs(schema, list(request.output_fields), include_pk=False, timezone=tz)
+        if highlighter is not None:  # the highlighted texts are fetched, returned only if asked for
+            extend_fetch(schema, plan.fetch, highlighter.fetch_fields())
         search = self._searcher(meta, ann, partition_ids, gts, gts if iterator else 0)  # iterators: MVCC at gts
         pk_type = schema.primary.dtype
         last_bound = None
@@ -127,6 +132,8 @@ class DqlHandlers:
             picked, nq = by_pk[0].expand(picked), len(by_pk[0].present)
         reply = milvus_pb2.SearchResults(status=ok(), collection_name=meta.name, session_ts=session_ts)
         result = encode(schema, plan, nq, ann.topk, picked, group.field if group else None, into=reply.results)
+        if highlighter is not None:
+            result.highlight_results.extend(highlighter.results(picked.cols, picked.topks))
         if it is not None and last_bound is not None:
             result.search_iterator_v2_results.token = it.token
             result.search_iterator_v2_results.last_bound = last_bound

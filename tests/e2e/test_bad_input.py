@@ -111,5 +111,5 @@ def test_bad_search_requests(client: MilvusClient) -> None:
 
 def test_unsupported_rpc_answers_clearly(client: MilvusClient) -> None:
     with pytest.raises(MilvusException) as err:
-        client.run_analyzer("some text", analyzer_params={"tokenizer": "standard"})
+        client.list_file_resources()
     assert err.value.code == 10 and "not supported" in str(err.value)
