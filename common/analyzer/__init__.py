@@ -15,7 +15,7 @@ and ASCII-folding data.
 
 from __future__ import annotations
 
-from common.analyzer.builder import build_analyzer
+from common.analyzer.builder import build_analyzer, go_json_kind
 from common.analyzer.errors import AnalyzerError
 from common.analyzer.fields import FieldAnalyzers, check_field_analyzer, field_analyzers
 from common.analyzer.hashing import token_hash
@@ -27,6 +27,7 @@ __all__ = [
     "FieldAnalyzers",
     "Token",
     "build_analyzer",
+    "go_json_kind",
     "check_field_analyzer",
     "field_analyzers",
     "token_hash",

@@ -67,6 +67,8 @@ _NOT_SUPPORTED = {
 
 def go_json_kind(value: Any) -> str:
     """The JSON kind Go's ``json.Unmarshal`` names in its type errors."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, (int, float)):

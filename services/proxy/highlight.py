@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from pymilvus.grpc_gen import common_pb2
 
-from common.analyzer import Analyzer, FieldAnalyzers, field_analyzers
+from common.analyzer import Analyzer, FieldAnalyzers, field_analyzers, go_json_kind
 from common.errors import Code, MilvusError, invalid
 from common.fielddata import decode_text_placeholder
 from common.schema import Field, Schema
@@ -74,19 +74,6 @@ class HighlightOptions:
     queries: tuple[HighlightQuery, ...] = ()
 
 
-def _go_kind(value: Any) -> str:
-    """The JSON kind Go's ``json.Unmarshal`` names in its type errors."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
 def _go_json(raw: str) -> Any:
     """``raw`` parsed as JSON; a syntax error worded as Go's ``encoding/json`` words it."""
     try:
@@ -106,10 +93,10 @@ def _tags(params: Mapping[str, str], key: str, what: str, default: str) -> tuple
     try:
         value = _go_json(raw)
         if value is not None and not isinstance(value, list):
-            raise ValueError(f"json: cannot unmarshal {_go_kind(value)} into Go value of type []string")
+            raise ValueError(f"json: cannot unmarshal {go_json_kind(value)} into Go value of type []string")
         for tag in value or ():
             if not isinstance(tag, str) and tag is not None:
-                raise ValueError(f"json: cannot unmarshal {_go_kind(tag)} into Go value of type string")
+                raise ValueError(f"json: cannot unmarshal {go_json_kind(tag)} into Go value of type string")
     except ValueError as exc:
         raise _invalid(f"unmarshal {key} as {what} failed: {exc}") from None
     tags = tuple("" if t is None else t for t in value or ())
@@ -133,7 +120,7 @@ def _queries(raw: str) -> tuple[HighlightQuery, ...]:
     try:
         items = _go_json(raw)
         if items is not None and not isinstance(items, list):
-            raise ValueError(f"json: cannot unmarshal {_go_kind(items)} into Go value of type []interface {{}}")
+            raise ValueError(f"json: cannot unmarshal {go_json_kind(items)} into Go value of type []interface {{}}")
     except ValueError as exc:
         raise _invalid(f"unmarshal highlight queries as json array failed: {exc}") from None
     out = []
