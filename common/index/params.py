@@ -64,7 +64,8 @@ _DROP_BUILD = Rule("drop_ratio_build", float, 0.0, 1.0, 0.0, hi_open=True)
 _DROP_SEARCH = Rule("drop_ratio_search", float, 0.0, 1.0, 0.0, hi_open=True)
 # BM25 (knowhere's ranges); filled with Milvus's defaults for a BM25 function's output field by the proxy
 _BM25 = (Rule("bm25_k1", float, 0.0, 3.0), Rule("bm25_b", float, 0.0, 1.0), Rule("bm25_avgdl", float, 1.0, math.inf))
-_AVGDL = Rule("bm25_avgdl", float, 0.0, math.inf)  # set by the shard leader for a BM25 search
+# a BM25 search carries k1/b (the proxy copies the index's) and avgdl (the shard leader's: may be < 1)
+_BM25_SEARCH = (*_BM25[:2], Rule("bm25_avgdl", float, 0.0, math.inf))
 _RANGE = (Rule("radius", float, -math.inf, math.inf), Rule("range_filter", float, -math.inf, math.inf))
 # Quantised IVF indexes can re-rank their candidates with a finer copy of the vectors (knowhere's
 # "refine"): IVF_RABITQ keeps one when refine=true and refine_type names its precision.
@@ -129,14 +130,14 @@ SPECS: dict[str, IndexSpec] = {
         ),
         IndexSpec("BIN_FLAT", _BIN, BINARY_METRICS + STRUCTURE_METRICS, (), _RANGE),
         IndexSpec("BIN_IVF_FLAT", _BIN, BINARY_METRICS, (_NLIST,), (_NPROBE, *_RANGE)),
-        IndexSpec("SPARSE_INVERTED_INDEX", _SPARSE, SPARSE_METRICS, (_DROP_BUILD, *_BM25), (_DROP_SEARCH, _AVGDL)),
-        IndexSpec("SPARSE_WAND", _SPARSE, SPARSE_METRICS, (_DROP_BUILD, *_BM25), (_DROP_SEARCH, _AVGDL)),
+        *(IndexSpec(name, _SPARSE, SPARSE_METRICS, (_DROP_BUILD, *_BM25), (_DROP_SEARCH, *_BM25_SEARCH))
+          for name in ("SPARSE_INVERTED_INDEX", "SPARSE_WAND")),
         IndexSpec(
             "AUTOINDEX",
             frozenset(VECTOR_TYPES),
             FLOAT_METRICS,
             (),
-            (Rule("level", int, 1, 10, 1), _EF, _NPROBE, _DROP_SEARCH, _AVGDL, *_RANGE),
+            (Rule("level", int, 1, 10, 1), _EF, _NPROBE, _DROP_SEARCH, *_BM25_SEARCH, *_RANGE),
             extra_metrics={BINARY_VECTOR: BINARY_METRICS, SPARSE_FLOAT_VECTOR: SPARSE_METRICS},
         ),
     )

@@ -178,3 +178,15 @@ def test_imports_compute_the_output_and_refuse_it_in_files() -> None:
     assert cols["sparse"][0] == {token_hash("fox"): 2.0} and cols["sparse"][1] == {}
     with pytest.raises(ImportFileError, match="the field 'sparse' is output by function, no need to provide"):
         check_names(schema, ["id", "text", "sparse"], "file")
+
+
+def test_a_corpus_of_mostly_empty_rows_searches_its_index() -> None:
+    """The shard's average length may be below 1 (null or empty texts count as rows)."""
+    schema = _schema()
+    column = _insert(schema, ["fox", None, "", None])["sparse"]
+    index = build_index("SPARSE_INVERTED_INDEX", "BM25", {"bm25_k1": 1.2, "bm25_b": 0.75}, column, SPARSE)
+    queries = query_terms(schema.field("text"), ["fox"])
+    stats = _stats(column, queries, 2)
+    assert stats.avgdl == 0.25
+    scores, rows = index.search(idf_weighted(queries, stats), 2, {"bm25_avgdl": stats.avgdl})
+    assert rows[0][0] == 0 and scores[0][0] == pytest.approx(_model(["fox", None, "", None], "fox")[0], rel=1e-5)
