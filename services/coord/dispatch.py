@@ -6,7 +6,9 @@ since successful calls are written into the coordinator's view of the distributi
 1. replica node sets and shard-leader targets (services/coord/replicas.py), per resource group;
 2. channels: the target leader of each shard watches the channel;
 3. sealed segments: each gets a target node in its replica (services/coord/balance.py), is loaded
-   there, and the balancer starts a few segment moves in a replica whose last moves completed;
+   there, and the balancer starts a few segment moves in a replica whose last moves completed; a
+   copy no leader routes to any more that becomes a target again (moved away and back before its
+   release) is loaded again first, as its leaders may have forgotten deletes it lacks;
 4. leaders: every node leading (or about to lead) a shard gets the distribution it must route to:
    a segment's target once loaded there, else wherever it is still loaded (a move loads first and
    switches after), else the compaction inputs it replaces; with it, the growing copies the leader
@@ -277,8 +279,29 @@ class Dispatcher:
                 w = wants[sid]
                 if not self._holds(e, sid, w.version):
                     self._load(e, p.coll, w)
+                elif self._orphaned(e, w):
+                    self._load(e, p.coll, w, refresh=True)
 
-    def _load(self, endpoint: str, coll: Any, want: Want) -> None:
+    def _routed_to(self, vchannel: str, sid: int, endpoint: str) -> bool:
+        """Whether a leader of ``vchannel`` (any replica) routes segment ``sid`` to ``endpoint``."""
+        return any(
+            rep.get("channels", {}).get(vchannel, {}).get("dist", {}).get(str(sid)) == endpoint
+            for rep in self.dist.values()
+        )
+
+    def _orphaned(self, endpoint: str, want: Want) -> bool:
+        """A copy at ``endpoint`` that a leader caught up once but none routes to any more, older than
+        a load now would be (a segment moved away and back within the release grace). It got the
+        deletes forwarded while it was routed, not those since, and the leaders' buffers may have
+        forgotten the gap (or, for a leader that started after, never had it): it is loaded again
+        before a leader routes to it, so no catch-up is refused and no delete missed."""
+        held = self.dist.get(endpoint, {}).get("segments", {}).get(str(want.seg.id))
+        return (
+            held is not None and bool(held.get("ready", True)) and int(held.get("deltas_ts", 0)) < want.deltas_ts
+            and not self._routed_to(want.seg.vchannel, want.seg.id, endpoint)
+        )
+
+    def _load(self, endpoint: str, coll: Any, want: Want, refresh: bool = False) -> None:
         rep = self.dist[endpoint]
         if coll.id not in rep.get("schemas", []) and self._call(
             endpoint, "set_schema", collection_id=coll.id, schema=coll.schema_b64
@@ -286,10 +309,11 @@ class Dispatcher:
             rep.setdefault("schemas", []).append(coll.id)
         held = rep.get("segments", {})
         replaces = sorted(a for a in want.ancestors if str(a) in held)
+        extra = {"refresh": True} if refresh else {}
         try:
             ready = self.qc.ctx.router.client(endpoint).call(
                 "load_segment", segment=want.seg.model_dump(), version=want.version, indexes=want.builds,
-                replaces=replaces, deltas_ts=want.deltas_ts,
+                replaces=replaces, deltas_ts=want.deltas_ts, **extra,
             )
         except MilvusError as exc:
             log.warning("load_segment %d on %s failed: %s", want.seg.id, endpoint, exc)
@@ -310,19 +334,22 @@ class Dispatcher:
         targets = self.targets.get(r.id, {})
         out: dict[str, str] = {}
 
-        def where(sid: int, version: str | None) -> str | None:
+        def where(sid: int, version: str | None, want: Want | None = None) -> str | None:
+            def fit(n: str | None, v: str | None) -> bool:
+                return self._holds(n, sid, v) and not (want is not None and self._orphaned(str(n), want))
+
             t = targets.get(sid)
-            if t in alive and self._holds(t, sid, version):
+            if t in alive and fit(t, version):
                 return t
             c = current.get(str(sid))
-            if c in alive and self._holds(c, sid):
+            if c in alive and self._holds(c, sid):  # routed here by this leader: kept up to date
                 return c
-            holders = sorted(n for n in r.nodes if self._holds(n, sid))
+            holders = sorted(n for n in r.nodes if fit(n, None))
             # loaded nowhere alive: keep the old route, so reads fail clearly instead of missing rows
             return holders[0] if holders else c
 
         for w in self._wants.get(v, []):
-            e = where(w.seg.id, w.version)
+            e = where(w.seg.id, w.version, w)
             if e is not None:
                 out[str(w.seg.id)] = e
                 continue

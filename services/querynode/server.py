@@ -124,17 +124,19 @@ class QueryNode:
     @rpc
     def load_segment(
         self, segment: dict[str, Any], version: str, indexes: list[dict[str, Any]], replaces: list[int] | None = None,
-        deltas_ts: int = 0,
+        deltas_ts: int = 0, refresh: bool = False,
     ) -> bool:
         """Load a sealed segment as a worker. ``replaces`` (its compaction inputs) stay loaded until
         released: the shard's leader swaps them for it in its distribution, in one step. Returns
         whether it is ready (a fresh copy is not until its leader's catch-up: worker.SealedStore).
-        ``deltas_ts``: its delta logs hold every delete at or below it (services/coord/delta_watermark.py)."""
+        ``deltas_ts``: its delta logs hold every delete at or below it (services/coord/delta_watermark.py).
+        ``refresh``: load again a copy of the same version whose delta logs stop short of ``deltas_ts``
+        (one no leader routes to any more: services/coord/dispatch.py ``_orphaned``)."""
         schema = self._schema(int(segment["collection_id"]), segment["vchannel"])
         with self._load_lock:
             sid = int(segment["id"])
             old = self.store.get(sid)
-            if old is not None and old.version == version:
+            if old is not None and old.version == version and not (refresh and old.deltas_ts < deltas_ts):
                 return self.store.is_ready(sid)  # loaded already (a repeated call): nothing to do
             need = estimate_bytes(self.storage, segment, indexes)
             used = self.memory_used() - (old.memory_bytes() if old is not None else 0)  # a new version replaces it

@@ -278,6 +278,7 @@ def test_rest_create_insert_and_search_text(server: Any) -> None:
     function = {"name": "bm25", "type": "BM25", "inputFieldNames": ["text"], "outputFieldNames": ["sparse"]}
     made = post_v2(server, "collections/create", {
         "collectionName": "fts_rest", "schema": {"fields": fields, "functions": [function]},
+        "params": {"consistencyLevel": "Strong"},  # REST's default is Bounded: the rows may not show yet
         "indexParams": [{"fieldName": "sparse", "indexName": "sparse", "metricType": "BM25",
                          "params": {"index_type": "SPARSE_INVERTED_INDEX"}}]})
     assert made["code"] == 0, made

@@ -451,3 +451,58 @@ def test_deletes_survive_trims_reloads_and_compactions_under_churn(
         client.close()
     finally:
         stop(rig)
+
+
+def test_a_copy_routed_again_after_its_leader_trimmed_past_it_is_reloaded_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A segment moves to another node and back before its old copy was released (a balance move
+    followed by a drain, as in a scale-out then scale-in). While the old copy was routed its leader
+    trimmed its buffer past the copy's watermark (the copy got every delete since, forwarded), so a
+    catch-up from that buffer would be refused and the copy dropped while another leader may still
+    route to it. The coordinator loads such a copy again before routing to it: no read fails."""
+    refused: list[str] = []
+    real_apply = SealedStore.apply_deletes
+
+    def apply(self: SealedStore, *args: Any, **kwargs: Any) -> int:
+        try:
+            return real_apply(self, *args, **kwargs)
+        except MilvusError as exc:
+            refused.append(exc.message)
+            raise
+
+    monkeypatch.setattr(SealedStore, "apply_deletes", apply)
+    monkeypatch.setattr("services.coord.dispatch.RELEASE_GRACE_SECONDS", 120.0)  # the old copy stays
+    rig = start(tmp_path, 512, sync_period_seconds=0.2)
+    try:
+        rig.add_querynode(512)
+        client = create(rig.uri, "back", batches=2, rows=300, shards=1)
+        client.load_collection("back")
+        cid = client.describe_collection("back")["collection_id"]
+        leader = next(d for qn in _querynodes(rig) for d in qn.delegators.values() if d.channel.collection_id == cid)
+        client.delete("back", ids=list(range(0, 600, 9)))
+        left = np.setdiff1d(np.arange(600), np.arange(0, 600, 9))
+        sid, home = sorted(leader.dist.items())[0]
+        home_qn = next(qn for qn in _querynodes(rig) if qn.store.get(sid) is not None)
+        copy = home_qn.store.get(sid)
+        assert copy is not None
+        wait(lambda: leader.channel.deletes.trimmed_to > copy.deltas_ts, 30, "the leader to trim past the copy")
+        (rid, targets), = rig.query.dispatch.targets.items()
+        with Searcher(rig.uri, "back", left) as searcher:
+            away = rig.add_querynode(512)
+            wait(lambda: away in rig.query.distribution, 30, "the new querynode")
+            with rig.query._reconcile_lock:
+                targets[sid] = away  # a balance move
+            wait(lambda: leader.dist.get(sid) == away, 30, "the segment routed to the new node")
+            with rig.query._reconcile_lock:
+                targets[sid] = home  # and back (a drain), while the old copy is still loaded
+            wait(lambda: leader.dist.get(sid) == home, 30, "the segment routed back")
+            time.sleep(1.0)
+        assert refused == []
+        assert searcher.ok > 5 and searcher.bad == [], searcher.bad[:3]
+        fresh = home_qn.store.get(sid)
+        assert fresh is not copy and fresh is not None and fresh.deltas_ts > copy.deltas_ts  # loaded again
+        assert_gone(client, "back", np.arange(0, 600, 9), left)
+        client.close()
+    finally:
+        stop(rig)
