@@ -298,11 +298,26 @@ def _collection_id(servicer: Any, request: Any, context: Any) -> int | None:
         return None  # unknown collection: the handler reports it
 
 
+KEEPALIVE_OPTIONS = [
+    # Milvus's proxy accepts a client's keepalive pings every 5 s, with or without calls in flight
+    # (its keepalive.EnforcementPolicy); gRPC's defaults (5 min, only during calls) answer pymilvus's
+    # 10 s pings on an idle connection with GOAWAY "too_many_pings", which breaks the channel that
+    # pymilvus shares between the clients of one address
+    ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    # and it pings an idle client after 60 s, dropping it if no answer comes within 10 s
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+]
+
+
 def grpc_server_options(quota: QuotaConfig) -> list[tuple[str, int]]:
-    """The Milvus gRPC server's message limits (proxy.grpc.serverMaxRecvSize / serverMaxSendSize)."""
+    """The Milvus gRPC server's message limits (proxy.grpc.serverMaxRecvSize / serverMaxSendSize)
+    and its keepalive policy."""
     return [
         ("grpc.max_receive_message_length", quota.server_max_recv_size),
         ("grpc.max_send_message_length", quota.server_max_send_size),
+        *KEEPALIVE_OPTIONS,
     ]
 
 

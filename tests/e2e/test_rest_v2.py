@@ -356,13 +356,14 @@ def test_error_envelopes(rest: Rest) -> None:
     assert "consistencyLevel" in level
     assert rest.fail("entities/search", {"collectionName": "errors", "data": [[1.0] * DIM], "annsField": "nope"}, 1801)
     assert "filter" in rest.fail("entities/delete", {"collectionName": "errors"}, 1802)
+    # bulk import: tests/e2e/test_import.py
+    assert rest.ok("jobs/import/list", {"collectionName": "errors"}) == {"records": []}
     rest.ok("collections/rename", {"collectionName": "errors", "newCollectionName": "renamed"})
     rest.ok("collections/drop", {"collectionName": "renamed"})
 
     assert rest.ok("users/list", {}) == ["root"]
     assert {"admin", "public"} <= set(rest.ok("roles/list", {}))
     assert "invalid password" in rest.fail("users/create", {"userName": "u", "password": "p"}, 1100)
-    assert rest.ok("jobs/import/list", {}) == {"records": []}  # bulk import: tests/e2e/test_import.py
 
 
 def test_rest_collection_usable_from_pymilvus(rest: Rest, milvus: MilvusClient) -> None:

@@ -16,7 +16,7 @@ from common.limits import (
     check_shard_num,
     go_float,
 )
-from services.proxy.quota import QuotaGate, request_cost
+from services.proxy.quota import QuotaGate, grpc_server_options, request_cost
 
 
 class Clock:
@@ -203,3 +203,17 @@ def test_request_cost() -> None:
     insert = milvus_pb2.InsertRequest(collection_name="c", num_rows=2)
     assert request_cost("Insert", insert) == ("DMLInsert", float(insert.ByteSize()))
     assert request_cost("CreateCollection", milvus_pb2.CreateCollectionRequest()) is None
+
+
+def test_the_grpc_server_accepts_pymilvus_keepalive_pings_on_idle_connections() -> None:
+    """pymilvus pings every 10 s, also with no call in flight; gRPC's defaults (pings at most every
+    5 min, only during calls) answer that with GOAWAY "too_many_pings", which broke the connection
+    pymilvus shares between the clients of one address. Milvus's proxy allows pings every 5 s."""
+    import inspect
+
+    from pymilvus.client import grpc_handler
+
+    assert '"grpc.keepalive_time_ms": 10000' in inspect.getsource(grpc_handler)  # what pymilvus sends
+    options = dict(grpc_server_options(QuotaConfig()))
+    assert options["grpc.http2.min_ping_interval_without_data_ms"] <= 10_000
+    assert options["grpc.keepalive_permit_without_calls"] == 1
