@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 from pymilvus import MilvusClient
 from pymilvus.client.types import ResourceGroupConfig
