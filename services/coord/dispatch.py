@@ -309,11 +309,10 @@ class Dispatcher:
             rep.setdefault("schemas", []).append(coll.id)
         held = rep.get("segments", {})
         replaces = sorted(a for a in want.ancestors if str(a) in held)
-        extra = {"refresh": True} if refresh else {}
         try:
             ready = self.qc.ctx.router.client(endpoint).call(
                 "load_segment", segment=want.seg.model_dump(), version=want.version, indexes=want.builds,
-                replaces=replaces, deltas_ts=want.deltas_ts, **extra,
+                replaces=replaces, deltas_ts=want.deltas_ts, refresh=refresh,
             )
         except MilvusError as exc:
             log.warning("load_segment %d on %s failed: %s", want.seg.id, endpoint, exc)

@@ -50,7 +50,7 @@ class FakeQueryNode:
     @rpc
     def load_segment(
         self, segment: dict[str, Any], version: str, indexes: list[dict[str, Any]], replaces: list[int] | None = None,
-        deltas_ts: int = 0,
+        deltas_ts: int = 0, refresh: bool = False,
     ) -> None:
         self.calls.append(("load", segment["id"], sorted(replaces or [])))
         self.segments[segment["id"]] = version

@@ -385,20 +385,10 @@ def test_leaders_forget_deletes_every_copy_has_and_copies_loaded_later_keep_them
         stop(rig)
 
 
-def test_deletes_survive_trims_reloads_and_compactions_under_churn(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Deletes, inserts, flushes, lost copies and compactions interleaved while the datanode syncs
-    every few hundred milliseconds, so the leaders trim their buffers all along: every read equals
-    the model (no deleted row comes back, none is lost), the buffers end up empty, and the
-    coordinator never trimmed past a copy it was about to have caught up (no catch-up refused)."""
-    trims: list[int] = []
+def record_refused_catch_ups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The messages of every delete catch-up a worker refuses from now on (the test's end)."""
     refused: list[str] = []
-    real_trim, real_apply = DeleteLog.trim, SealedStore.apply_deletes
-
-    def trim(self: DeleteLog, upto: int) -> None:
-        trims.append(upto)
-        real_trim(self, upto)
+    real_apply = SealedStore.apply_deletes
 
     def apply(self: SealedStore, *args: Any, **kwargs: Any) -> int:
         try:
@@ -407,8 +397,26 @@ def test_deletes_survive_trims_reloads_and_compactions_under_churn(
             refused.append(exc.message)
             raise
 
-    monkeypatch.setattr(DeleteLog, "trim", trim)
     monkeypatch.setattr(SealedStore, "apply_deletes", apply)
+    return refused
+
+
+def test_deletes_survive_trims_reloads_and_compactions_under_churn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deletes, inserts, flushes, lost copies and compactions interleaved while the datanode syncs
+    every few hundred milliseconds, so the leaders trim their buffers all along: every read equals
+    the model (no deleted row comes back, none is lost), the buffers end up empty, and the
+    coordinator never trimmed past a copy it was about to have caught up (no catch-up refused)."""
+    trims: list[int] = []
+    real_trim = DeleteLog.trim
+
+    def trim(self: DeleteLog, upto: int) -> None:
+        trims.append(upto)
+        real_trim(self, upto)
+
+    monkeypatch.setattr(DeleteLog, "trim", trim)
+    refused = record_refused_catch_ups(monkeypatch)
     rig = start(tmp_path, 512, sync_period_seconds=0.3)
     try:
         worker, client = loaded_with_worker(rig, "churn", 2, 300)
@@ -461,17 +469,7 @@ def test_a_copy_routed_again_after_its_leader_trimmed_past_it_is_reloaded_first(
     trimmed its buffer past the copy's watermark (the copy got every delete since, forwarded), so a
     catch-up from that buffer would be refused and the copy dropped while another leader may still
     route to it. The coordinator loads such a copy again before routing to it: no read fails."""
-    refused: list[str] = []
-    real_apply = SealedStore.apply_deletes
-
-    def apply(self: SealedStore, *args: Any, **kwargs: Any) -> int:
-        try:
-            return real_apply(self, *args, **kwargs)
-        except MilvusError as exc:
-            refused.append(exc.message)
-            raise
-
-    monkeypatch.setattr(SealedStore, "apply_deletes", apply)
+    refused = record_refused_catch_ups(monkeypatch)
     monkeypatch.setattr("services.coord.dispatch.RELEASE_GRACE_SECONDS", 120.0)  # the old copy stays
     rig = start(tmp_path, 512, sync_period_seconds=0.2)
     try:
